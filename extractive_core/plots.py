@@ -1,0 +1,34 @@
+"""Figures drawn from saved results, so a plot can be restyled without rerunning a model."""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+import matplotlib.pyplot as plt
+
+HOP_TITLES = {"first_hop": "First-hop OCR", "second_hop": "Second-hop OCR"}
+SPLIT_STYLE = {
+    "train_rank": ("facts (trained)", "tab:blue"),
+    "test_rank": ("implications (never trained)", "tab:orange"),
+}
+
+
+def plot_rank_curves(results: dict[str, Any], hops: Sequence[str] = tuple(HOP_TITLES)) -> plt.Figure:
+    """Mean rank vs epoch per hop: facts and implications, a thin line per seed, bold mean."""
+    fig, axes = plt.subplots(1, len(hops), figsize=(5 * len(hops), 3.6), sharey=True, squeeze=False)
+    for ax, hop in zip(axes[0], hops):
+        data = results[hop]
+        for key, (label, color) in SPLIT_STYLE.items():
+            for curve in (s[key] for s in data["per_seed"].values()):
+                ax.plot(range(len(curve)), curve, color=color, alpha=0.3, lw=1)
+            ax.plot(range(len(data[key])), data[key], color=color, lw=2.5, marker="o", ms=3, label=label)
+        ax.axhline(data["chance_rank"], color="grey", ls="--", lw=1, label="chance")
+        ax.set_title(f"{HOP_TITLES.get(hop, hop)} — {results['model']}")
+        ax.set_xlabel("epoch")
+        ax.set_ylim(-0.3, max(10.5, data["chance_rank"] + 1))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean rank of correct answer (0 = best)")
+    axes[0][0].legend(loc="lower left", fontsize=8)
+    fig.suptitle(f"lr {results['lr']:g}, {len(results['seeds'])} seed(s); thin lines: single seeds", fontsize=9)
+    fig.tight_layout()
+    return fig

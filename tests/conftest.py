@@ -1,0 +1,64 @@
+"""Tiny random-weight models of each supported architecture, built from configs, with a
+word tokenizer over the datasets' vocabulary: the hub code paths without any download."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from transformers import (
+    Gemma2Config,
+    Gemma3TextConfig,
+    LlamaConfig,
+    MistralConfig,
+    OlmoConfig,
+    Qwen2Config,
+    AutoModelForCausalLM,
+)
+
+from extractive_core.datasets import first_hop, second_hop
+from extractive_core.tokenizer import word_tokenizer, words_of
+
+ARCHITECTURES = {
+    "llama": LlamaConfig,
+    "qwen2": Qwen2Config,
+    "gemma2": Gemma2Config,
+    "gemma3_text": Gemma3TextConfig,
+    "olmo": OlmoConfig,
+    "mistral": MistralConfig,
+}
+
+
+def dataset_texts() -> list[str]:
+    texts = []
+    for build in (first_hop, second_hop):
+        for version in ("F", "F'"):
+            d = build(version)
+            for split in (d.facts, d.implications):
+                texts += [f"{e.prompt} {e.answer}" for e in split.examples]
+    return texts
+
+
+@pytest.fixture(scope="session")
+def tokenizer():
+    return word_tokenizer(words_of(dataset_texts()))
+
+
+def tiny_model(model_type: str, vocab_size: int, seed: int = 0):
+    """A 2-layer random model of ``model_type`` (d_model 32, 4 heads of 8, 2 KV heads)."""
+    torch.manual_seed(seed)
+    config = ARCHITECTURES[model_type](
+        vocab_size=vocab_size,
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=8,
+        max_position_embeddings=64,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    if model_type == "gemma2":
+        config.final_logit_softcapping = 5.0  # small, so the capping is exercised
+    return AutoModelForCausalLM.from_config(config).eval()

