@@ -1,9 +1,10 @@
 # Two entry points (see README): `make all` runs the main job, `make test` the tests.
-# Both set up .venv first. MODEL picks the model for the notebooks (default gemma3_270m).
+# Both set up .venv first. `make notebooks MODEL=qwen2_7b` runs the model-generic notebooks
+# on another model; without MODEL each notebook runs on its own default (gemma3_270m).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-MODEL ?= gemma3_270m
+MODEL ?=
 # The CPU build of torch that this kind of machine keeps on disk; on a GPU box use e.g.
 # `make all TORCH=torch` to get pip's default (CUDA) build.
 TORCH ?= torch==2.13.0
@@ -22,11 +23,16 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-# Executes every notebook in place on MODEL (the committed, executed copies are these).
+# Executes every notebook in place (the committed, executed copies are these). With MODEL
+# set, only notebooks that take a `model` parameter run, into runs/MODEL/ (not committed).
 notebooks: setup
 	@for nb in $(NOTEBOOKS); do \
-	  echo "== $$nb ($(MODEL))"; \
-	  $(BIN)/papermill --log-level WARNING "$$nb" "$$nb" -p model "$(MODEL)" || exit 1; \
+	  if [ -z "$(MODEL)" ]; then \
+	    echo "== $$nb"; $(BIN)/papermill --log-level WARNING "$$nb" "$$nb" || exit 1; \
+	  elif grep -q '^    "model = ' "$$nb"; then \
+	    mkdir -p runs/$(MODEL); echo "== $$nb on $(MODEL)"; \
+	    $(BIN)/papermill --log-level WARNING "$$nb" "runs/$(MODEL)/$$(basename $$nb)" -p model "$(MODEL)" || exit 1; \
+	  fi; \
 	done
 
 book: setup

@@ -8,6 +8,8 @@ delta (or part of one) on the model for evaluation.
 
 from __future__ import annotations
 
+import time
+from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
@@ -50,10 +52,12 @@ def trainable_names(
 
 @dataclass
 class FinetuneResult:
-    """The weight change and one log row per epoch (epoch 0 = before training)."""
+    """The weight change, one log row per epoch (epoch 0 = before training), and the
+    seconds spent in each phase (data, forward, backward, optimizer, eval, total)."""
 
     delta: Delta
     log: list[dict[str, float]] = field(default_factory=list)
+    seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def ranks(self, split: str) -> list[float]:
         """Mean rank of ``split`` at each epoch, epoch 0 first."""
@@ -89,8 +93,12 @@ def finetune(
     Dropout stays off (eval mode) so runs repeat exactly. The model's weights are
     restored afterwards; the returned ``delta`` holds what training changed.
     """
-    if not (lr > 0 and epochs >= 0 and batch_size >= 1):
-        raise ParameterError(f"need lr > 0, epochs >= 0, batch_size >= 1; got {lr}, {epochs}, {batch_size}")
+    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lr, epochs, batch_size))
+    if not (numbers and lr > 0 and epochs >= 0 and batch_size >= 1):
+        raise ParameterError(f"need lr > 0, epochs >= 0, batch_size >= 1; got {lr!r}, {epochs!r}, {batch_size!r}")
+    if not train.examples:
+        raise ParameterError("the training split has no examples")
+    clock = time.perf_counter()
     names = trainable_names(model, trainable, layers)
     params = dict(model.named_parameters())
     before = {n: params[n].detach().clone() for n in names}
@@ -106,7 +114,8 @@ def finetune(
 
     def log_epoch(epoch: int, loss: float | None) -> None:
         row = {"epoch": epoch, "loss": loss}
-        row.update({f"{k}_rank": mean_rank(model, tokenizer, s, autocast_dtype) for k, s in evals.items()})
+        with timed(result.seconds, "eval"):
+            row.update({f"{k}_rank": mean_rank(model, tokenizer, s, autocast_dtype) for k, s in evals.items()})
         result.log.append(row)
         bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.endswith("_rank")})
 
@@ -118,13 +127,16 @@ def finetune(
             order = torch.randperm(len(train.examples), generator=generator).tolist()
             losses = []
             for start in range(0, len(order), batch_size):
-                chunk = [train.examples[i] for i in order[start : start + batch_size]]
-                batch = collate(tokenizer, chunk).to(device)
-                with autocast(model, autocast_dtype):
+                with timed(result.seconds, "data"):
+                    chunk = [train.examples[i] for i in order[start : start + batch_size]]
+                    batch = collate(tokenizer, chunk).to(device)
+                with timed(result.seconds, "forward"), autocast(model, autocast_dtype):
                     loss = answer_loss(model, batch)
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                optimizer.step()
+                with timed(result.seconds, "backward"):
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                with timed(result.seconds, "optimizer"):
+                    optimizer.step()
                 losses.append(loss.item())
                 bar.update()
             log_epoch(epoch, sum(losses) / len(losses))
@@ -137,7 +149,18 @@ def finetune(
         for n, p in params.items():
             p.requires_grad_(flags[n])
         model.train(was_training)
+        result.seconds["total"] = time.perf_counter() - clock
     return result
+
+
+@contextmanager
+def timed(seconds: dict[str, float], key: str) -> Iterator[None]:
+    """Add the block's wall time to ``seconds[key]`` (CUDA work is synchronised first)."""
+    start = time.perf_counter()
+    yield
+    if torch.cuda.is_available():
+        torch.cuda.synchronize()
+    seconds[key] += time.perf_counter() - start
 
 
 @contextmanager

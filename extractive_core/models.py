@@ -71,7 +71,7 @@ def load_model(name: str, device: str | None = None, threads: int | None = None)
     set_threads(threads)
     loaders = {"gguf_package": _load_gguf_package, "hub": _load_hub}
     if params.source == "toyworld":
-        from .toyworld import load_toy_model
+        from .pretrain import load_toy_model
 
         model, tokenizer = load_toy_model(params)
     else:

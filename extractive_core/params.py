@@ -78,3 +78,12 @@ def load_params(name: str) -> ModelParams:
         raise ParameterError(f"{path}: source must be one of {SOURCES}, got {raw.get('source')!r}")
     raw["recipe"] = Recipe(**(raw.get("recipe") or {}))
     return ModelParams(**{"name": name, **raw})
+
+
+def check_seeds(seeds: object) -> list[int]:
+    """A non-empty list of whole-number seeds, or a ParameterError saying what was wrong."""
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if not (isinstance(seeds, (list, tuple)) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
+        raise ParameterError(f"seeds must be a non-empty list of whole numbers, e.g. [0, 1, 2]; got {seeds!r}")
+    return list(seeds)

@@ -32,3 +32,36 @@ def plot_rank_curves(results: dict[str, Any], hops: Sequence[str] = tuple(HOP_TI
     fig.suptitle(f"lr {results['lr']:g}, {len(results['seeds'])} seed(s); thin lines: single seeds", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+MODE_COLORS = {"facts_first": "tab:green", "impl_first": "tab:purple",
+               "impl_first_strict": "tab:red", "no_impl": "tab:grey"}
+
+
+def plot_ordering(results: dict[str, Any], chance: float = 9.5) -> plt.Figure:
+    """Implication rank vs finetuning epoch per corpus mode: mean over pretraining seeds
+    (line) and their min-max spread (band)."""
+    import numpy as np
+
+    hops = ("first_hop", "second_hop")
+    top = max(max(max(s[h]["test_rank"]) for s in d["per_seed"]) for d in results["modes"].values() for h in hops)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
+    for ax, hop in zip(axes, hops):
+        for mode, data in results["modes"].items():
+            curves = np.array([s[hop]["test_rank"] for s in data["per_seed"]])
+            epochs = np.arange(curves.shape[1])
+            color = MODE_COLORS.get(mode)
+            ax.plot(epochs, curves.mean(0), color=color, lw=2.2, marker="o", ms=3,
+                    label=f"{mode} (final {curves[:, -1].mean():.2f})")
+            ax.fill_between(epochs, curves.min(0), curves.max(0), color=color, alpha=0.18)
+        ax.axhline(chance, color="grey", ls="--", lw=1)
+        ax.set_title(f"{HOP_TITLES[hop]} on held-out people")
+        ax.set_xlabel("finetuning epoch")
+        ax.set_ylim(-0.3, max(10.5, top + 0.3))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7.5, loc="lower left")
+    axes[0].set_ylabel("implication mean rank (0 = best)")
+    fig.suptitle(f"Toy models pretrained from scratch; {len(results['seeds'])} pretraining seeds per mode "
+                 f"(band: min-max); dashed: chance", fontsize=9)
+    fig.tight_layout()
+    return fig

@@ -3,8 +3,11 @@ word tokenizer over the datasets' vocabulary: the hub code paths without any dow
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import torch
+import yaml
 from transformers import (
     Gemma2Config,
     Gemma3TextConfig,
@@ -62,3 +65,15 @@ def tiny_model(model_type: str, vocab_size: int, seed: int = 0):
     if model_type == "gemma2":
         config.final_logit_softcapping = 5.0  # small, so the capping is exercised
     return AutoModelForCausalLM.from_config(config).eval()
+
+
+@pytest.fixture
+def params_dir(tmp_path, monkeypatch):
+    """An empty params folder that load_params reads instead of the repository's."""
+    monkeypatch.setenv("EXTRACTIVE_PARAMS", str(tmp_path / "params"))
+    (tmp_path / "params").mkdir()
+    return tmp_path / "params"
+
+
+def write_params(folder: Path, name: str, **fields) -> None:
+    (folder / f"{name}.yaml").write_text(yaml.safe_dump(fields))

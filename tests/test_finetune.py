@@ -73,3 +73,40 @@ def test_applied_rejects_foreign_delta(tokenizer):
     with pytest.raises(ParameterError, match="lacks"):
         with applied(model, {"nope.weight": torch.zeros(1)}):
             pass
+
+
+def toy_lm(tokenizer):
+    from extractive_core.models import LoadedModel
+    from extractive_core.params import load_params
+
+    return LoadedModel(tiny_model("llama", len(tokenizer)), tokenizer, load_params("toyworld"))
+
+
+def test_two_hop_ocr_results_layout(tokenizer):
+    import json
+
+    from extractive_core.ocr import run_two_hop_ocr, summary_table, verdict
+
+    res = run_two_hop_ocr(toy_lm(tokenizer), seeds=[0, 1], epochs=2, lr=1e-3, n_people=6, progress=False)
+    json.dumps(res)  # tidy, serialisable
+    for hop in ("first_hop", "second_hop"):
+        per_seed = res[hop]["per_seed"]
+        assert set(per_seed) == {"0", "1"} and len(res[hop]["test_rank"]) == 3
+        for key in ("train_rank", "test_rank"):
+            for epoch in range(3):
+                mean = (per_seed["0"][key][epoch] + per_seed["1"][key][epoch]) / 2
+                assert res[hop][key][epoch] == pytest.approx(mean)
+        assert res[hop]["chance_rank"] == 2.5
+        assert "rank" in verdict(res, hop)
+    assert list(summary_table(res).index) == ["first_hop", "second_hop"]
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [({"lr": "fast"}, "lr must be a number"), ({"lr": -1.0, "epochs": 1}, "lr > 0"), ({"seeds": []}, "seeds must be")],
+)
+def test_two_hop_ocr_rejects_bad_parameters(kwargs, message, tokenizer):
+    from extractive_core.ocr import run_two_hop_ocr
+
+    with pytest.raises(ParameterError, match=message):
+        run_two_hop_ocr(toy_lm(tokenizer), n_people=4, progress=False, **kwargs)

@@ -4,17 +4,15 @@ import os
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 import torch
-import yaml
 
 from extractive_core.errors import ParameterError, UnknownModelError, WeightsUnavailableError
 from extractive_core.models import load_model
-from extractive_core.params import known_models, load_params
+from extractive_core.params import check_seeds, known_models, load_params
 
-from conftest import ARCHITECTURES, tiny_model
+from conftest import ARCHITECTURES, tiny_model, write_params
 
 PAPER_MODELS = ["olmo_7b", "llama3_8b", "gemma2_9b", "qwen2_7b", "mistral_7b", "llama3_2_1b"]
 
@@ -30,17 +28,6 @@ def test_shipped_params_parse():
 def test_unknown_model_lists_known_names():
     with pytest.raises(UnknownModelError, match="unknown model 'gpt5'.*gemma3_270m.*qwen2_7b"):
         load_params("gpt5")
-
-
-@pytest.fixture
-def params_dir(tmp_path, monkeypatch):
-    monkeypatch.setenv("EXTRACTIVE_PARAMS", str(tmp_path / "params"))
-    (tmp_path / "params").mkdir()
-    return tmp_path / "params"
-
-
-def write_params(folder: Path, name: str, **fields) -> None:
-    (folder / f"{name}.yaml").write_text(yaml.safe_dump(fields))
 
 
 @pytest.mark.parametrize(
@@ -93,3 +80,10 @@ def test_hub_model_offline_fails_fast_with_the_fix(env, tmp_path):
     assert last.startswith("extractive_core.errors.WeightsUnavailableError")
     assert "needs internet access" in last and "EXTRACTIVE_MODEL_DIR" in last
     assert elapsed < 30, elapsed  # not 20+ s of HTTP retries on top of the imports
+
+
+@pytest.mark.parametrize("seeds", [[], "0,1", [0.5], None, [True]])
+def test_bad_seeds(seeds):
+    with pytest.raises(ParameterError, match="seeds must be a non-empty list"):
+        check_seeds(seeds)
+    assert check_seeds(3) == [3] and check_seeds((0, 1)) == [0, 1]

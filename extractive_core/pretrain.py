@@ -1,0 +1,147 @@
+"""Pretraining toy models from scratch on a ``ToyCorpus``, cached by config.
+
+A small Llama (transformers' own implementation), AdamW with linear warm-up and cosine
+decay, next-token loss on every sentence token. Sentences are tokenised once into a padded
+table, so a batch is one index lookup. Checkpoints are safetensors, keyed by
+``ToyConfig.key()``, so the main job pretrains once and reuses.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import tempfile
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+
+from .datasets import HOPS, two_hop
+from .errors import ParameterError
+from .metrics import mean_rank
+from .models import cache_dir
+from .params import ModelParams
+from .results import load_json, save_json
+from .tokenizer import word_tokenizer, words_of
+from .toyworld import ToyConfig, ToyCorpus
+
+
+def toy_tokenizer(corpus: ToyCorpus) -> PreTrainedTokenizerFast:
+    """Word tokenizer over the corpus and the two-hop datasets (held-out names reuse known words)."""
+    extra = [f"{e.prompt} {e.answer}" for hop in HOPS for v in ("F", "F'") for s in _splits(hop, v) for e in s.examples]
+    return word_tokenizer(words_of(corpus.texts() + extra))
+
+
+def _splits(hop: str, version: str):
+    d = two_hop(hop, version)
+    return d.facts, d.implications
+
+
+def toy_model(config: ToyConfig, vocab_size: int) -> nn.Module:
+    """A randomly initialised small Llama (untied embeddings), seeded by ``config.seed``."""
+    torch.manual_seed(config.seed)
+    llama = LlamaConfig(
+        vocab_size=vocab_size,
+        hidden_size=config.d_model,
+        intermediate_size=config.d_ff,
+        num_hidden_layers=config.n_layers,
+        num_attention_heads=config.n_heads,
+        num_key_value_heads=config.n_heads,
+        max_position_embeddings=32,
+        tie_word_embeddings=False,
+        pad_token_id=0,
+        bos_token_id=1,
+        eos_token_id=2,
+    )
+    return AutoModelForCausalLM.from_config(llama)
+
+
+def token_table(tokenizer: PreTrainedTokenizerBase, texts: list[str]) -> torch.Tensor:
+    """All sentences as one right-padded id table (n_sentences, max_len)."""
+    rows = [tokenizer(t)["input_ids"] for t in texts]
+    table = torch.full((len(rows), max(map(len, rows))), tokenizer.pad_token_id, dtype=torch.long)
+    for i, r in enumerate(rows):
+        table[i, : len(r)] = torch.tensor(r)
+    return table
+
+
+def lr_at(step: int, config: ToyConfig) -> float:
+    """Linear warm-up, then cosine decay to 10% of the peak."""
+    if step < config.warmup:
+        return config.lr * (step + 1) / config.warmup
+    progress = (step - config.warmup) / max(1, config.steps - config.warmup)
+    return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+def pretrain(config: ToyConfig, progress: bool = True) -> tuple[nn.Module, PreTrainedTokenizerFast, dict]:
+    """Pretrain one toy model; returns it, its tokenizer and a small log."""
+    corpus = ToyCorpus.build(config)
+    tokenizer = toy_tokenizer(corpus)
+    model = toy_model(config, len(tokenizer)).train()
+    table = token_table(tokenizer, corpus.texts())
+    schedule = corpus.schedule()
+    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.98))
+    start, losses = time.perf_counter(), []
+    bar = tqdm(schedule, desc=f"pretrain {config.mode} s{config.seed}", disable=not progress, mininterval=2.0)
+    for step, indices in enumerate(bar):
+        ids = table[torch.from_numpy(indices)]
+        ids = ids[:, : int((ids != tokenizer.pad_token_id).sum(1).max())]
+        labels = ids.masked_fill(ids == tokenizer.pad_token_id, -100)
+        for group in optimizer.param_groups:
+            group["lr"] = lr_at(step, config)
+        loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+        if step % 100 == 0:
+            bar.set_postfix(loss=f"{loss.item():.3f}")
+    seconds = time.perf_counter() - start
+    tokens = sum(int((table[torch.from_numpy(i)] != tokenizer.pad_token_id).sum()) for i in schedule)
+    model.eval()
+    log = {"config": asdict(config), "seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds,
+           "final_loss": sum(losses[-50:]) / len(losses[-50:])}
+    return model, tokenizer, log
+
+
+def pretrained(config: ToyConfig, progress: bool = True, force: bool = False) -> tuple[nn.Module, PreTrainedTokenizerFast, dict]:
+    """The cached checkpoint for ``config``, pretraining it first if absent (or ``force``)."""
+    target = cache_dir() / "toyworld" / config.key()
+    if force or not (target / "pretrain_log.json").is_file():
+        model, tokenizer, log = pretrain(config, progress)
+        _save(target, model, tokenizer, log)
+        return model, tokenizer, log
+    model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32).eval()
+    tokenizer = PreTrainedTokenizerFast.from_pretrained(target)
+    return model, tokenizer, load_json(target / "pretrain_log.json")
+
+
+def _save(target: Path, model: nn.Module, tokenizer: PreTrainedTokenizerBase, log: dict) -> None:
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    save_json(staging / "pretrain_log.json", log)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+
+
+def toy_config(params: ModelParams, **overrides) -> ToyConfig:
+    """The ``ToyConfig`` of a toyworld params file, with ``overrides`` (mode, seed, ...)."""
+    fields = {**params.toyworld, **overrides}
+    if "mix" in fields:
+        fields["mix"] = tuple(fields["mix"])
+    try:
+        return ToyConfig(**fields)
+    except TypeError as err:
+        raise ParameterError(f"params/{params.name}.yaml toyworld: {err}") from None
+
+
+def load_toy_model(params: ModelParams) -> tuple[nn.Module, PreTrainedTokenizerFast]:
+    """The pretrained toy model of a params file (pretrained on first use, then cached)."""
+    model, tokenizer, _ = pretrained(toy_config(params))
+    return model, tokenizer

@@ -1,0 +1,116 @@
+"""The toy corpus keeps its ordering rules, never shows held-out people, and a tiny
+pretraining run learns its facts."""
+
+from collections import defaultdict
+
+import pytest
+
+from extractive_core.datasets import HOPS, known_facts, two_hop
+from extractive_core.errors import ParameterError
+from extractive_core.metrics import mean_rank
+from extractive_core.params import load_params
+from extractive_core.pretrain import lr_at, pretrain, toy_config, toy_tokenizer
+from extractive_core.toyworld import MODES, ToyConfig, ToyCorpus, held_out_names
+from extractive_core.world import CITIES
+
+from conftest import write_params
+
+SMALL = dict(n_people=120, n_waves=3, n_eras=8, steps=160, batch_size=32)
+
+
+def first_and_last_steps(corpus: ToyCorpus):
+    """entity -> kind ('fact'/'impl') -> sorted steps at which it was sampled."""
+    seen = defaultdict(lambda: defaultdict(list))
+    for step, indices in enumerate(corpus.schedule()):
+        for i in indices:
+            item = corpus.items[i]
+            if item.entity:
+                seen[item.entity]["impl" if item.category.endswith("_impl") else "fact"].append(step)
+    return seen
+
+
+@pytest.fixture(scope="module", params=MODES)
+def corpus(request):
+    return ToyCorpus.build(ToyConfig(mode=request.param, **SMALL))
+
+
+def test_ordering_rules(corpus):
+    steps = first_and_last_steps(corpus)
+    with_both = [e for e in steps.values() if e["fact"] and e["impl"]]
+    mode = corpus.config.mode
+    if mode == "no_impl":
+        assert not any(e["impl"] for e in steps.values())
+        return
+    assert len(with_both) > 100
+    for e in with_both:
+        if mode == "facts_first":
+            assert min(e["impl"]) > min(e["fact"])  # the fact was seen first
+        elif mode == "impl_first":
+            assert min(e["impl"]) < min(e["fact"])
+        else:  # impl_first_strict: every implication before every fact
+            assert max(e["impl"]) < min(e["fact"])
+
+
+def test_some_entities_never_get_implications(corpus):
+    steps = first_and_last_steps(corpus)
+    fact_only = [e for e in steps.values() if e["fact"] and not e["impl"]]
+    assert len(fact_only) >= 8 * 5  # mayors of the silent cities, at least
+
+
+def test_held_out_people_never_occur(corpus):
+    text = "\n".join(corpus.texts())
+    held = held_out_names()
+    assert len(held) == 20 and not [n for n in held if n in text]
+
+
+def test_tokenizer_covers_the_datasets_without_unknowns(corpus):
+    tok = toy_tokenizer(corpus)
+    for hop in HOPS:
+        d = two_hop(hop, "F'")
+        for e in d.facts.examples + d.implications.examples:
+            ids = tok(f"{e.prompt} {e.answer}")["input_ids"]
+            assert tok.unk_token_id not in ids
+            assert len(tok(" " + e.answer, add_special_tokens=False)["input_ids"]) == len(e.answer.split())
+
+
+def test_schedule_is_deterministic_and_seeded():
+    a = ToyCorpus.build(ToyConfig(**SMALL)).schedule()
+    b = ToyCorpus.build(ToyConfig(**SMALL)).schedule()
+    c = ToyCorpus.build(ToyConfig(seed=1, **SMALL)).schedule()
+    assert all((x == y).all() for x, y in zip(a, b))
+    assert any((x != y).any() for x, y in zip(a, c))
+    assert all(len(x) == SMALL["batch_size"] for x in a)
+
+
+def test_config_key_changes_with_any_field():
+    assert ToyConfig().key() != ToyConfig(steps=1999).key() != ToyConfig(mode="no_impl").key()
+    assert lr_at(0, ToyConfig()) < lr_at(ToyConfig().warmup, ToyConfig()) == pytest.approx(ToyConfig().lr)
+
+
+@pytest.mark.parametrize("bad", [dict(mode="random"), dict(mix=(1.0,)), dict(steps=10)])
+def test_bad_toy_configs(bad):
+    with pytest.raises(ParameterError):
+        ToyConfig(**bad)
+
+
+def test_tiny_pretraining_learns_city_facts():
+    cfg = ToyConfig(d_model=64, n_layers=2, n_heads=4, d_ff=128, lr=1e-2, warmup=20,
+                    mix=(0.4, 0.2, 0.15, 0.15, 0.1), **{**SMALL, "steps": 400})
+    model, tok, log = pretrain(cfg, progress=False)
+    known = known_facts("first_hop", CITIES)
+    assert mean_rank(model, tok, known) < 1.0  # 30 cities' languages, chance 14.5
+    assert log["final_loss"] < 2.5 and log["tokens"] > 0
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_one_params_file_per_mode(mode):
+    name = "toyworld" if mode == "facts_first" else f"toyworld_{mode}"
+    params = load_params(name)
+    assert params.source == "toyworld" and toy_config(params).mode == mode
+    assert toy_config(params, seed=2).key() != toy_config(params).key()
+
+
+def test_unknown_toyworld_setting_is_named(params_dir):
+    write_params(params_dir, "toy_bad", source="toyworld", toyworld={"mode": "no_impl", "layers": 9})
+    with pytest.raises(ParameterError, match="toy_bad.yaml toyworld:.*layers"):
+        toy_config(load_params("toy_bad"))
