@@ -7,12 +7,14 @@ safetensors), the Hugging Face hub (or a local copy of it), or the project's toy
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import shutil
 import socket
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -110,12 +112,22 @@ def _dequantise_to(params: ModelParams, target: Path) -> None:
     model.hf_quantizer = None
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    save_checkpoint(target, model, tokenizer)
+
+
+def save_checkpoint(
+    target: Path, model: nn.Module, tokenizer: PreTrainedTokenizerBase, side_files: dict[str, Any] | None = None
+) -> None:
+    """Write model, tokenizer and JSON side files to ``target`` through a staging folder
+    and a rename, so a cached checkpoint is whole or absent."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{params.name}-"))
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    for name, data in (side_files or {}).items():
+        (staging / name).write_text(json.dumps(data, indent=1))
     shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)  # atomic: a cache is whole or absent
+    staging.rename(target)
 
 
 def _local_copy(params: ModelParams) -> Path | None:

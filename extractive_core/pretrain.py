@@ -9,11 +9,8 @@ table, so a batch is one index lookup. Checkpoints are safetensors, keyed by
 from __future__ import annotations
 
 import math
-import shutil
-import tempfile
 import time
 from dataclasses import asdict
-from pathlib import Path
 
 import torch
 from torch import nn
@@ -22,10 +19,9 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerB
 
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
-from .metrics import mean_rank
-from .models import cache_dir
+from .models import cache_dir, save_checkpoint
 from .params import ModelParams
-from .results import load_json, save_json
+from .results import load_json
 from .tokenizer import word_tokenizer, words_of
 from .toyworld import ToyConfig, ToyCorpus
 
@@ -113,21 +109,11 @@ def pretrained(config: ToyConfig, progress: bool = True, force: bool = False) ->
     target = cache_dir() / "toyworld" / config.key()
     if force or not (target / "pretrain_log.json").is_file():
         model, tokenizer, log = pretrain(config, progress)
-        _save(target, model, tokenizer, log)
+        save_checkpoint(target, model, tokenizer, {"pretrain_log.json": log})
         return model, tokenizer, log
     model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32).eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(target)
     return model, tokenizer, load_json(target / "pretrain_log.json")
-
-
-def _save(target: Path, model: nn.Module, tokenizer: PreTrainedTokenizerBase, log: dict) -> None:
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    save_json(staging / "pretrain_log.json", log)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
 
 
 def toy_config(params: ModelParams, **overrides) -> ToyConfig:

@@ -1,6 +1,6 @@
 import pytest
 
-from extractive_core.datasets import city_assignment, first_hop, known_facts, people, second_hop, two_hop
+from extractive_core.datasets import first_hop, known_facts, people, second_hop, two_hop
 from extractive_core.world import CITIES, FIRST_NAMES, LAST_NAMES, PAPER_CITIES
 
 

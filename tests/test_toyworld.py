@@ -4,12 +4,13 @@ pretraining run learns its facts."""
 from collections import defaultdict
 
 import pytest
+import torch
 
 from extractive_core.datasets import HOPS, known_facts, two_hop
 from extractive_core.errors import ParameterError
 from extractive_core.metrics import mean_rank
 from extractive_core.params import load_params
-from extractive_core.pretrain import lr_at, pretrain, toy_config, toy_tokenizer
+from extractive_core.pretrain import lr_at, pretrained, toy_config, toy_tokenizer
 from extractive_core.toyworld import MODES, ToyConfig, ToyCorpus, held_out_names
 from extractive_core.world import CITIES
 
@@ -93,13 +94,19 @@ def test_bad_toy_configs(bad):
         ToyConfig(**bad)
 
 
-def test_tiny_pretraining_learns_city_facts():
+def test_tiny_pretraining_learns_city_facts_and_is_cached(tmp_path, monkeypatch):
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path))
     cfg = ToyConfig(d_model=64, n_layers=2, n_heads=4, d_ff=128, lr=1e-2, warmup=20,
                     mix=(0.4, 0.2, 0.15, 0.15, 0.1), **{**SMALL, "steps": 400})
-    model, tok, log = pretrain(cfg, progress=False)
+    model, tok, log = pretrained(cfg, progress=False)
     known = known_facts("first_hop", CITIES)
-    assert mean_rank(model, tok, known) < 1.0  # 30 cities' languages, chance 14.5
+    rank = mean_rank(model, tok, known)
+    assert rank < 1.0  # 30 cities' languages, chance 14.5
     assert log["final_loss"] < 2.5 and log["tokens"] > 0
+    assert (tmp_path / "toyworld" / cfg.key() / "model.safetensors").is_file()
+    again, tok2, log2 = pretrained(cfg, progress=False)  # from the cache, not retrained
+    assert log2["seconds"] == log["seconds"] and mean_rank(again, tok2, known) == rank
+    assert all(torch.equal(p, q) for p, q in zip(model.parameters(), again.parameters()))
 
 
 @pytest.mark.parametrize("mode", MODES)
