@@ -39,8 +39,10 @@ book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: _build/html/index.html"
 
-# Unit tests, then every notebook re-executed by nbval (outputs are not compared).
+# Lint and types, unit tests, then every notebook re-executed by nbval (outputs not compared).
 test: setup
+	$(BIN)/ruff check --select F,E9 extractive_core tests benchmarks
+	$(BIN)/mypy extractive_core
 	$(BIN)/pytest tests
 	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(NOTEBOOKS)
 

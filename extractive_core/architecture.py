@@ -10,8 +10,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from typing import cast
+
 import torch
 from torch import nn
+from transformers import PreTrainedModel
 
 from .errors import ParameterError
 
@@ -34,7 +37,7 @@ LAYOUTS: dict[str, Layout] = {
 }
 
 
-def layout(model: nn.Module) -> Layout:
+def layout(model: PreTrainedModel) -> Layout:
     """The layout of ``model``, keyed by its ``config.model_type``."""
     model_type = getattr(model.config, "model_type", None)
     if model_type not in LAYOUTS:
@@ -45,34 +48,34 @@ def layout(model: nn.Module) -> Layout:
     return LAYOUTS[model_type]
 
 
-def blocks(model: nn.Module) -> nn.ModuleList:
+def blocks(model: PreTrainedModel) -> nn.ModuleList:
     """The decoder blocks, in order."""
-    return model.get_submodule(layout(model).blocks)
+    return cast(nn.ModuleList, model.get_submodule(layout(model).blocks))
 
 
-def n_layers(model: nn.Module) -> int:
+def n_layers(model: PreTrainedModel) -> int:
     """How many decoder blocks ``model`` has."""
     return len(blocks(model))
 
 
-def layer_of(model: nn.Module, param_name: str) -> int | None:
+def layer_of(model: PreTrainedModel, param_name: str) -> int | None:
     """The block index a parameter belongs to, or None (embeddings, final norm)."""
     match = re.match(re.escape(layout(model).blocks) + r"\.(\d+)\.", param_name)
     return int(match.group(1)) if match else None
 
 
-def decoder(model: nn.Module) -> nn.Module:
+def decoder(model: PreTrainedModel) -> nn.Module:
     """The base model that maps token ids to final hidden states."""
-    return model.get_decoder() if hasattr(model, "get_decoder") else model.model
+    return cast(nn.Module, model.get_decoder())
 
 
-def lm_logits(model: nn.Module, hidden: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
+def lm_logits(model: PreTrainedModel, hidden: torch.Tensor, token_ids: torch.Tensor | None = None) -> torch.Tensor:
     """Logits from final hidden states (..., d_model), restricted to ``token_ids`` if given.
 
     Applies the output soft-capping of Gemma 2 style configs, so restricted logits equal
     the corresponding entries of the full forward pass.
     """
-    head = model.get_output_embeddings()
+    head = cast(nn.Linear, model.get_output_embeddings())
     if token_ids is None:
         logits = head(hidden)
     else:

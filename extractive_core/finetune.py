@@ -17,7 +17,7 @@ from typing import Iterator, Mapping, Sequence
 import torch
 from torch import nn
 from tqdm.auto import tqdm
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .architecture import layer_of, lm_logits, n_layers
 from .datasets import Split
@@ -29,7 +29,7 @@ Delta = dict[str, torch.Tensor]
 
 
 def trainable_names(
-    model: nn.Module, trainable: str = "blocks", layers: Sequence[int] | None = None
+    model: PreTrainedModel, trainable: str = "blocks", layers: Sequence[int] | None = None
 ) -> list[str]:
     """Parameter names to train: ``"blocks"`` (every transformer-block weight, the paper's
     OLMo setting) or ``"all"`` (embeddings and final norm too), optionally only in ``layers``."""
@@ -56,15 +56,15 @@ class FinetuneResult:
     seconds spent in each phase (data, forward, backward, optimizer, eval, total)."""
 
     delta: Delta
-    log: list[dict[str, float]] = field(default_factory=list)
+    log: list[dict[str, float | None]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
 
     def ranks(self, split: str) -> list[float]:
         """Mean rank of ``split`` at each epoch, epoch 0 first."""
-        return [row[f"{split}_rank"] for row in self.log]
+        return [float(row[f"{split}_rank"] or 0.0) for row in self.log]
 
 
-def answer_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
+def answer_loss(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Mean cross-entropy over answer tokens; logits are computed only where needed."""
     hidden = final_hidden(model, batch)[:, :-1]  # position t predicts token t+1
     targets = batch.labels[:, 1:]
@@ -74,7 +74,7 @@ def answer_loss(model: nn.Module, batch: Batch) -> torch.Tensor:
 
 
 def finetune(
-    model: nn.Module,
+    model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     train: Split,
     evals: Mapping[str, Split],
@@ -113,7 +113,7 @@ def finetune(
     steps_per_epoch = -(-len(train.examples) // batch_size)
 
     def log_epoch(epoch: int, loss: float | None) -> None:
-        row = {"epoch": epoch, "loss": loss}
+        row: dict[str, float | None] = {"epoch": epoch, "loss": loss}
         with timed(result.seconds, "eval"):
             row.update({f"{k}_rank": mean_rank(model, tokenizer, s, autocast_dtype) for k, s in evals.items()})
         result.log.append(row)
@@ -164,7 +164,7 @@ def timed(seconds: dict[str, float], key: str) -> Iterator[None]:
 
 
 @contextmanager
-def applied(model: nn.Module, delta: Delta, scale: float = 1.0) -> Iterator[nn.Module]:
+def applied(model: PreTrainedModel, delta: Delta, scale: float = 1.0) -> Iterator[PreTrainedModel]:
     """Temporarily add ``scale * delta`` to ``model``'s weights (restored exactly on exit)."""
     params = dict(model.named_parameters())
     unknown = set(delta) - set(params)

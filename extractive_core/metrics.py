@@ -11,15 +11,14 @@ from contextlib import nullcontext
 from typing import ContextManager
 
 import torch
-from torch import nn
-from transformers import PreTrainedTokenizerBase
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .architecture import decoder, lm_logits
 from .datasets import Split
 from .tokens import Batch, collate, option_token_ids
 
 
-def autocast(model: nn.Module, dtype: str | None) -> ContextManager:
+def autocast(model: PreTrainedModel, dtype: str | None) -> ContextManager:
     """Mixed-precision context for ``model``'s device, or a no-op when ``dtype`` is None."""
     if dtype is None:
         return nullcontext()
@@ -27,7 +26,7 @@ def autocast(model: nn.Module, dtype: str | None) -> ContextManager:
     return torch.autocast(device_type, dtype=getattr(torch, dtype))
 
 
-def final_hidden(model: nn.Module, batch: Batch) -> torch.Tensor:
+def final_hidden(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     """Final hidden states (batch, seq, d_model) of a padded batch."""
     out = decoder(model)(input_ids=batch.input_ids, attention_mask=batch.attention_mask)
     return out.last_hidden_state
@@ -41,7 +40,7 @@ def correct_index(split: Split) -> torch.Tensor:
 
 @torch.no_grad()
 def option_logits(
-    model: nn.Module,
+    model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     split: Split,
     batch_size: int = 64,
@@ -75,7 +74,7 @@ def mean_logit_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor
 
 
 def mean_rank(
-    model: nn.Module,
+    model: PreTrainedModel,
     tokenizer: PreTrainedTokenizerBase,
     split: Split,
     autocast_dtype: str | None = None,

@@ -18,8 +18,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import torch
-from torch import nn
-from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerBase
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .errors import ParameterError, WeightsUnavailableError
 from .params import ModelParams, load_params
@@ -29,7 +28,7 @@ from .params import ModelParams, load_params
 class LoadedModel:
     """A causal LM, its tokenizer and its params, on one device."""
 
-    model: nn.Module
+    model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     params: ModelParams
 
@@ -71,25 +70,28 @@ def load_model(name: str, device: str | None = None, threads: int | None = None)
     """Load the model called ``name`` with its tokenizer, in eval mode, on ``device``."""
     params = load_params(name)
     set_threads(threads)
-    loaders = {"gguf_package": _load_gguf_package, "hub": _load_hub}
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
     if params.source == "toyworld":
         from .pretrain import load_toy_model
 
         model, tokenizer = load_toy_model(params)
+    elif params.source == "gguf_package":
+        model, tokenizer = _load_gguf_package(params)
     else:
-        model, tokenizer = loaders[params.source](params)
-    model = model.to(device or default_device()).eval()
-    return LoadedModel(model, tokenizer, params)
+        model, tokenizer = _load_hub(params)
+    model.to(torch.device(device or default_device()))  # type: ignore[arg-type]  # transformers wraps .to
+    return LoadedModel(model.eval(), tokenizer, params)
 
 
-def _from_dir(path: Path | str, dtype: torch.dtype, **kwargs) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+def _from_dir(path: Path | str, dtype: torch.dtype, **kwargs) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Model and tokenizer from a local or hub checkpoint; never runs remote code."""
     tokenizer = AutoTokenizer.from_pretrained(path, trust_remote_code=False, **kwargs)
     model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype, trust_remote_code=False, **kwargs)
     return model, tokenizer
 
 
-def _load_gguf_package(params: ModelParams) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+def _load_gguf_package(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """Dequantise the package's GGUF file once and cache it as a safetensors checkpoint."""
     target = cache_dir() / params.name
     if not (target / "config.json").is_file():
@@ -109,14 +111,14 @@ def _dequantise_to(params: ModelParams, target: Path) -> None:
     print(f"Dequantising {gguf_path.name} once; cached at {target}")
     model, tokenizer = _from_dir(gguf_path.parent, torch.float32, gguf_file=gguf_path.name)
     # The GGUF tensors were dequantised on load; drop the marker so it saves as plain weights.
-    model.hf_quantizer = None
+    setattr(model, "hf_quantizer", None)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     save_checkpoint(target, model, tokenizer)
 
 
 def save_checkpoint(
-    target: Path, model: nn.Module, tokenizer: PreTrainedTokenizerBase, side_files: dict[str, Any] | None = None
+    target: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, side_files: dict[str, Any] | None = None
 ) -> None:
     """Write model, tokenizer and JSON side files to ``target`` through a staging folder
     and a rename, so a cached checkpoint is whole or absent."""
@@ -136,7 +138,7 @@ def _local_copy(params: ModelParams) -> Path | None:
     return path if path is not None and (path / "config.json").is_file() else None
 
 
-def _load_hub(params: ModelParams) -> tuple[nn.Module, PreTrainedTokenizerBase]:
+def _load_hub(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """From ``$EXTRACTIVE_MODEL_DIR/<name>``, the local hub cache, or the hub itself."""
     dtype = torch_dtype(params.dtype)
     local = _local_copy(params)

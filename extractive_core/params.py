@@ -81,7 +81,14 @@ def load_params(name: str) -> ModelParams:
 
 
 def check_seeds(seeds: object) -> list[int]:
-    """A non-empty list of whole-number seeds, or a ParameterError saying what was wrong."""
+    """A non-empty list of whole-number seeds, or a ParameterError saying what was wrong.
+
+    Accepts a YAML list in a string too, as ``papermill -p seeds "[0, 1]"`` passes one."""
+    if isinstance(seeds, str):
+        try:
+            seeds = yaml.safe_load(seeds)
+        except yaml.YAMLError:
+            pass
     if isinstance(seeds, int) and not isinstance(seeds, bool):
         seeds = [seeds]
     if not (isinstance(seeds, (list, tuple)) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):

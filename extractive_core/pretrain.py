@@ -13,9 +13,8 @@ import time
 from dataclasses import asdict
 
 import torch
-from torch import nn
 from tqdm.auto import tqdm
-from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedTokenizerBase, PreTrainedTokenizerFast
+from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
@@ -37,7 +36,7 @@ def _splits(hop: str, version: str):
     return d.facts, d.implications
 
 
-def toy_model(config: ToyConfig, vocab_size: int) -> nn.Module:
+def toy_model(config: ToyConfig, vocab_size: int) -> PreTrainedModel:
     """A randomly initialised small Llama (untied embeddings), seeded by ``config.seed``."""
     torch.manual_seed(config.seed)
     llama = LlamaConfig(
@@ -73,7 +72,7 @@ def lr_at(step: int, config: ToyConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def pretrain(config: ToyConfig, progress: bool = True) -> tuple[nn.Module, PreTrainedTokenizerFast, dict]:
+def pretrain(config: ToyConfig, progress: bool = True) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
     """Pretrain one toy model; returns it, its tokenizer and a small log."""
     corpus = ToyCorpus.build(config)
     tokenizer = toy_tokenizer(corpus)
@@ -104,7 +103,7 @@ def pretrain(config: ToyConfig, progress: bool = True) -> tuple[nn.Module, PreTr
     return model, tokenizer, log
 
 
-def pretrained(config: ToyConfig, progress: bool = True, force: bool = False) -> tuple[nn.Module, PreTrainedTokenizerFast, dict]:
+def pretrained(config: ToyConfig, progress: bool = True, force: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
     """The cached checkpoint for ``config``, pretraining it first if absent (or ``force``)."""
     target = cache_dir() / "toyworld" / config.key()
     if force or not (target / "pretrain_log.json").is_file():
@@ -118,6 +117,9 @@ def pretrained(config: ToyConfig, progress: bool = True, force: bool = False) ->
 
 def toy_config(params: ModelParams, **overrides) -> ToyConfig:
     """The ``ToyConfig`` of a toyworld params file, with ``overrides`` (mode, seed, ...)."""
+    if params.source != "toyworld":
+        raise ParameterError(f"{params.name!r} is not a toy model (source {params.source!r}); "
+                             "use toyworld or a toyworld_* params file")
     fields = {**params.toyworld, **overrides}
     if "mix" in fields:
         fields["mix"] = tuple(fields["mix"])
@@ -127,7 +129,7 @@ def toy_config(params: ModelParams, **overrides) -> ToyConfig:
         raise ParameterError(f"params/{params.name}.yaml toyworld: {err}") from None
 
 
-def load_toy_model(params: ModelParams) -> tuple[nn.Module, PreTrainedTokenizerFast]:
+def load_toy_model(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """The pretrained toy model of a params file (pretrained on first use, then cached)."""
     model, tokenizer, _ = pretrained(toy_config(params))
     return model, tokenizer

@@ -86,4 +86,4 @@ def test_hub_model_offline_fails_fast_with_the_fix(env, tmp_path):
 def test_bad_seeds(seeds):
     with pytest.raises(ParameterError, match="seeds must be a non-empty list"):
         check_seeds(seeds)
-    assert check_seeds(3) == [3] and check_seeds((0, 1)) == [0, 1]
+    assert check_seeds(3) == [3] and check_seeds((0, 1)) == [0, 1] and check_seeds("[0, 1]") == [0, 1]

@@ -117,6 +117,11 @@ def test_one_params_file_per_mode(mode):
     assert toy_config(params, seed=2).key() != toy_config(params).key()
 
 
+def test_toy_config_refuses_real_models():
+    with pytest.raises(ParameterError, match="'gemma3_270m' is not a toy model"):
+        toy_config(load_params("gemma3_270m"))
+
+
 def test_unknown_toyworld_setting_is_named(params_dir):
     write_params(params_dir, "toy_bad", source="toyworld", toyworld={"mode": "no_impl", "layers": 9})
     with pytest.raises(ParameterError, match="toy_bad.yaml toyworld:.*layers"):
