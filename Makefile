@@ -26,7 +26,7 @@ setup: $(BIN)/.installed
 # Executes every notebook in place (the committed, executed copies are these). With MODEL
 # set, only notebooks that take a `model` parameter run, into runs/MODEL/ (not committed).
 notebooks: setup
-	@for nb in $(NOTEBOOKS); do \
+	@export EXTRACTIVE_PROGRESS=0; for nb in $(NOTEBOOKS); do \
 	  if [ -z "$(MODEL)" ]; then \
 	    echo "== $$nb"; $(BIN)/papermill --log-level WARNING "$$nb" "$$nb" || exit 1; \
 	  elif grep -q '^    "model = ' "$$nb"; then \

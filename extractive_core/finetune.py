@@ -16,13 +16,14 @@ from typing import Iterator, Mapping, Sequence
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .architecture import layer_of, lm_logits, n_layers
 from .datasets import Split
 from .errors import ParameterError
 from .metrics import autocast, final_hidden, mean_rank
+from .models import show_progress
 from .tokens import Batch, collate
 
 Delta = dict[str, torch.Tensor]
@@ -86,7 +87,7 @@ def finetune(
     trainable: str = "blocks",
     layers: Sequence[int] | None = None,
     autocast_dtype: str | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> FinetuneResult:
     """Train on ``train`` and log the mean rank of every split in ``evals`` per epoch.
 
@@ -120,7 +121,7 @@ def finetune(
         bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.endswith("_rank")})
 
     result = FinetuneResult(delta={})
-    bar = tqdm(total=epochs * steps_per_epoch, desc="finetune", disable=not progress, mininterval=1.0)
+    bar = tqdm(total=epochs * steps_per_epoch, desc="finetune", disable=not show_progress(progress), mininterval=1.0)
     try:
         log_epoch(0, None)
         for epoch in range(1, epochs + 1):

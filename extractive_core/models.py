@@ -53,6 +53,18 @@ def set_threads(threads: int | None) -> int:
     return threads
 
 
+def show_progress(progress: bool | None = None) -> bool:
+    """Whether to draw progress bars: ``progress`` if given, else ``$EXTRACTIVE_PROGRESS``
+    (``0`` turns them off, as the main job does for the committed notebooks), else on."""
+    if progress is None:
+        progress = os.environ.get("EXTRACTIVE_PROGRESS", "1") not in ("0", "false", "no")
+    if not progress:
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
+    return progress
+
+
 def default_device() -> str:
     """``cuda`` when a GPU is visible, else ``cpu``."""
     return "cuda" if torch.cuda.is_available() else "cpu"
@@ -70,6 +82,7 @@ def load_model(name: str, device: str | None = None, threads: int | None = None)
     """Load the model called ``name`` with its tokenizer, in eval mode, on ``device``."""
     params = load_params(name)
     set_threads(threads)
+    show_progress()
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     if params.source == "toyworld":

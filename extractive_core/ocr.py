@@ -38,7 +38,7 @@ def run_two_hop_ocr(
     epochs: int | None = None,
     batch_size: int | None = None,
     n_people: int = 20,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """Finetune once per (hop, seed) from the same starting weights.
 

@@ -22,7 +22,7 @@ def run_pretraining_order(
     seeds: Sequence[int] = (0, 1, 2),
     lr: float | None = None,
     epochs: int | None = None,
-    progress: bool = True,
+    progress: bool | None = None,
 ) -> dict[str, Any]:
     """For each corpus mode and pretraining seed: pretrain (or reuse the cached model),
     measure in-pretraining OCR on fact-only people, and finetune on the 20 held-out

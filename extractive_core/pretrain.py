@@ -13,12 +13,12 @@ import time
 from dataclasses import asdict
 
 import torch
-from tqdm.auto import tqdm
+from tqdm import tqdm
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
-from .models import cache_dir, save_checkpoint
+from .models import cache_dir, save_checkpoint, show_progress
 from .params import ModelParams
 from .results import load_json
 from .tokenizer import word_tokenizer, words_of
@@ -72,7 +72,7 @@ def lr_at(step: int, config: ToyConfig) -> float:
     return config.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
 
-def pretrain(config: ToyConfig, progress: bool = True) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
+def pretrain(config: ToyConfig, progress: bool | None = None) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
     """Pretrain one toy model; returns it, its tokenizer and a small log."""
     corpus = ToyCorpus.build(config)
     tokenizer = toy_tokenizer(corpus)
@@ -81,7 +81,7 @@ def pretrain(config: ToyConfig, progress: bool = True) -> tuple[PreTrainedModel,
     schedule = corpus.schedule()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.98))
     start, losses = time.perf_counter(), []
-    bar = tqdm(schedule, desc=f"pretrain {config.mode} s{config.seed}", disable=not progress, mininterval=2.0)
+    bar = tqdm(schedule, desc=f"pretrain {config.mode} s{config.seed}", disable=not show_progress(progress), mininterval=2.0)
     for step, indices in enumerate(bar):
         ids = table[torch.from_numpy(indices)]
         ids = ids[:, : int((ids != tokenizer.pad_token_id).sum(1).max())]
@@ -103,13 +103,14 @@ def pretrain(config: ToyConfig, progress: bool = True) -> tuple[PreTrainedModel,
     return model, tokenizer, log
 
 
-def pretrained(config: ToyConfig, progress: bool = True, force: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
+def pretrained(config: ToyConfig, progress: bool | None = None, force: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
     """The cached checkpoint for ``config``, pretraining it first if absent (or ``force``)."""
     target = cache_dir() / "toyworld" / config.key()
     if force or not (target / "pretrain_log.json").is_file():
         model, tokenizer, log = pretrain(config, progress)
         save_checkpoint(target, model, tokenizer, {"pretrain_log.json": log})
         return model, tokenizer, log
+    show_progress(progress)
     model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32).eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(target)
     return model, tokenizer, load_json(target / "pretrain_log.json")
