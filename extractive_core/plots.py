@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
+from pathlib import Path
+
 import matplotlib.pyplot as plt
+
+from .results import save_figure
 
 HOP_TITLES = {"first_hop": "First-hop OCR", "second_hop": "Second-hop OCR"}
 SPLIT_STYLE = {
@@ -65,3 +69,14 @@ def plot_ordering(results: dict[str, Any], chance: float = 9.5) -> plt.Figure:
                  f"(band: min-max); dashed: chance", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def show_figure(fig: plt.Figure, path: Path) -> Path:
+    """Save ``fig`` as a PNG at ``path``, close it, and display the saved file, so what a
+    notebook (and the book) shows is exactly what is in figures/."""
+    from IPython.display import Image, display
+
+    save_figure(fig, path)
+    plt.close(fig)
+    display(Image(filename=str(path)))
+    return path

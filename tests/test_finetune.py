@@ -82,10 +82,13 @@ def toy_lm(tokenizer):
     return LoadedModel(tiny_model("llama", len(tokenizer)), tokenizer, load_params("toyworld"))
 
 
-def test_two_hop_ocr_results_layout(tokenizer):
+def test_two_hop_ocr_results_layout_and_figure(tokenizer, tmp_path):
     import json
 
+    import matplotlib.pyplot as plt
+
     from extractive_core.ocr import run_two_hop_ocr, summary_table, verdict
+    from extractive_core.plots import plot_rank_curves, show_figure
 
     res = run_two_hop_ocr(toy_lm(tokenizer), seeds=[0, 1], epochs=2, lr=1e-3, n_people=6, progress=False)
     json.dumps(res)  # tidy, serialisable
@@ -99,6 +102,10 @@ def test_two_hop_ocr_results_layout(tokenizer):
         assert res[hop]["chance_rank"] == 2.5
         assert "rank" in verdict(res, hop)
     assert list(summary_table(res).index) == ["first_hop", "second_hop"]
+    fig = plot_rank_curves(res)
+    assert len(fig.axes) == 2 and len(fig.axes[0].lines) == 2 * 2 + 2 + 1  # seeds, means, chance
+    path = show_figure(fig, tmp_path / "figs" / "ocr.png")
+    assert path.read_bytes()[:4] == b"\x89PNG" and not plt.get_fignums()
 
 
 @pytest.mark.parametrize(
