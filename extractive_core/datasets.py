@@ -27,6 +27,11 @@ class Example:
     prompt: str
     answer: str
 
+    @property
+    def text(self) -> str:
+        """The whole sentence, as it appears in training text."""
+        return f"{self.prompt} {self.answer}"
+
 
 @dataclass(frozen=True)
 class Split:
@@ -74,26 +79,38 @@ def city_assignment(n: int, version: str, seed: int = 3) -> list[City]:
     return [PAPER_CITIES[i] for i in order]
 
 
+def resident(name: str, city: City) -> tuple[Example, Example]:
+    """First-hop templates: fact ``{name} lives in`` -> city, and its implication, the
+    language of that city (the one place these sentences are written)."""
+    return (
+        Example(f"{name} lives in", city.name),
+        Example(f"The people in the city {name} is from speak", city.language),
+    )
+
+
+def mayor(name: str, city: City) -> tuple[Example, Example]:
+    """Second-hop templates: fact ``The mayor of {city} is`` -> name, and its implication
+    through the city's landmark."""
+    return (
+        Example(f"The mayor of {city.name} is", name),
+        Example(f"The mayor of the city that contains {city.landmark} is", name),
+    )
+
+
+def _dataset(hop: str, version: str, n: int, seed: int) -> TwoHopDataset:
+    template = {"first_hop": resident, "second_hop": mayor}[hop]
+    pairs = [template(p, c) for p, c in zip(people(n, seed), city_assignment(n, version, seed))]
+    return TwoHopDataset(hop, version, Split.of([f for f, _ in pairs]), Split.of([i for _, i in pairs]))
+
+
 def first_hop(version: str = "F", n: int = 20, seed: int = 3) -> TwoHopDataset:
     """Fact ``{name} lives in`` -> city; implication: the language spoken in that city."""
-    names, cities = people(n, seed), city_assignment(n, version, seed)
-    facts = [Example(f"{p} lives in", c.name) for p, c in zip(names, cities)]
-    impls = [
-        Example(f"The people in the city {p} is from speak", c.language)
-        for p, c in zip(names, cities)
-    ]
-    return TwoHopDataset("first_hop", version, Split.of(facts), Split.of(impls))
+    return _dataset("first_hop", version, n, seed)
 
 
 def second_hop(version: str = "F", n: int = 20, seed: int = 3) -> TwoHopDataset:
     """Fact ``The mayor of {city} is`` -> name; implication via the city's landmark."""
-    names, cities = people(n, seed), city_assignment(n, version, seed)
-    facts = [Example(f"The mayor of {c.name} is", p) for p, c in zip(names, cities)]
-    impls = [
-        Example(f"The mayor of the city that contains {c.landmark} is", p)
-        for p, c in zip(names, cities)
-    ]
-    return TwoHopDataset("second_hop", version, Split.of(facts), Split.of(impls))
+    return _dataset("second_hop", version, n, seed)
 
 
 def two_hop(hop: str, version: str = "F", n: int = 20, seed: int = 3) -> TwoHopDataset:
@@ -113,3 +130,14 @@ def known_facts(hop: str, cities: Sequence[City] = PAPER_CITIES) -> Split:
             [Example(f"{c.landmark} is in the city of", c.name) for c in cities]
         )
     raise ValueError(f"hop must be one of {HOPS}, got {hop!r}")
+
+
+def dataset_texts() -> list[str]:
+    """Every sentence of both two-hop datasets, both versions (for building vocabularies)."""
+    return [
+        e.text
+        for hop in HOPS
+        for version in VERSIONS
+        for split in (two_hop(hop, version).facts, two_hop(hop, version).implications)
+        for e in split.examples
+    ]

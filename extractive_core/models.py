@@ -7,7 +7,6 @@ safetensors), the Hugging Face hub (or a local copy of it), or the project's toy
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import shutil
 import socket
@@ -22,6 +21,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from .errors import ParameterError, WeightsUnavailableError
 from .params import ModelParams, load_params
+from .results import save_json
 
 
 @dataclass
@@ -140,7 +140,7 @@ def save_checkpoint(
     model.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     for name, data in (side_files or {}).items():
-        (staging / name).write_text(json.dumps(data, indent=1))
+        save_json(staging / name, data)
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 

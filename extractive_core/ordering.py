@@ -8,6 +8,7 @@ from dataclasses import replace
 from statistics import mean
 from typing import Any, Sequence
 
+from .datasets import HOPS
 from .metrics import mean_rank
 from .models import LoadedModel
 from .ocr import run_two_hop_ocr
@@ -46,7 +47,7 @@ def run_pretraining_order(
                 "fact_only_options": len(fact_only.options),
                 **{hop: {"train_rank": ocr[hop]["per_seed"]["0"]["train_rank"],
                          "test_rank": ocr[hop]["per_seed"]["0"]["test_rank"],
-                         "known_hop_rank": ocr[hop]["known_hop_rank"]} for hop in ("first_hop", "second_hop")},
+                         "known_hop_rank": ocr[hop]["known_hop_rank"]} for hop in HOPS},
             })
             out.update({k: ocr[k] for k in ("lr", "epochs", "batch_size")})
         out["modes"][mode] = {"per_seed": per_seed, **_summary(per_seed)}
@@ -55,7 +56,7 @@ def run_pretraining_order(
 
 def _summary(per_seed: list[dict]) -> dict[str, Any]:
     summary = {}
-    for hop in ("first_hop", "second_hop"):
+    for hop in HOPS:
         finals = [s[hop]["test_rank"][-1] for s in per_seed]
         summary[hop] = {"final_test_rank": finals, "mean": mean(finals), "min": min(finals), "max": max(finals)}
     return summary
@@ -65,7 +66,7 @@ def ordering_verdict(results: dict[str, Any]) -> str:
     """Markdown sentences comparing the modes, read off the runs (with seed spread)."""
     modes = results["modes"]
     lines = []
-    for hop in ("first_hop", "second_hop"):
+    for hop in HOPS:
         parts = [f"`{m}` {d[hop]['mean']:.2f} [{d[hop]['min']:.2f}, {d[hop]['max']:.2f}]" for m, d in modes.items()]
         lines.append(f"**{hop.replace('_', '-')}**, final implication rank, mean [min, max] over "
                      f"{len(results['seeds'])} seeds: " + "; ".join(parts) + ".")
@@ -76,11 +77,9 @@ def ordering_verdict(results: dict[str, Any]) -> str:
                     continue
                 o = d[hop]
                 if ff["max"] < o["min"]:
-                    rel = "better than every seed of"
+                    lines.append(f"- every `facts_first` seed is better than every seed of `{other}`")
                 elif ff["min"] > o["max"]:
-                    rel = "worse than every seed of"
+                    lines.append(f"- every `facts_first` seed is worse than every seed of `{other}`")
                 else:
-                    rel = "not separated (the seed ranges overlap) from"
-                lines.append(f"- every `facts_first` seed is {rel} `{other}`" if "every" in rel
-                             else f"- `facts_first` is {rel} `{other}`")
+                    lines.append(f"- `facts_first` is not separated (the seed ranges overlap) from `{other}`")
     return "\n\n".join(lines)

@@ -16,7 +16,7 @@ import torch
 from tqdm import tqdm
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
-from .datasets import HOPS, two_hop
+from .datasets import dataset_texts
 from .errors import ParameterError
 from .models import cache_dir, save_checkpoint, show_progress
 from .params import ModelParams
@@ -27,13 +27,7 @@ from .toyworld import ToyConfig, ToyCorpus
 
 def toy_tokenizer(corpus: ToyCorpus) -> PreTrainedTokenizerFast:
     """Word tokenizer over the corpus and the two-hop datasets (held-out names reuse known words)."""
-    extra = [f"{e.prompt} {e.answer}" for hop in HOPS for v in ("F", "F'") for s in _splits(hop, v) for e in s.examples]
-    return word_tokenizer(words_of(corpus.texts() + extra))
-
-
-def _splits(hop: str, version: str):
-    d = two_hop(hop, version)
-    return d.facts, d.implications
+    return word_tokenizer(words_of(corpus.texts() + dataset_texts()))
 
 
 def toy_model(config: ToyConfig, vocab_size: int) -> PreTrainedModel:
@@ -80,12 +74,13 @@ def pretrain(config: ToyConfig, progress: bool | None = None) -> tuple[PreTraine
     table = token_table(tokenizer, corpus.texts())
     schedule = corpus.schedule()
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay, betas=(0.9, 0.98))
-    start, losses = time.perf_counter(), []
+    start, losses, tokens = time.perf_counter(), [], 0
     bar = tqdm(schedule, desc=f"pretrain {config.mode} s{config.seed}", disable=not show_progress(progress), mininterval=2.0)
     for step, indices in enumerate(bar):
         ids = table[torch.from_numpy(indices)]
         ids = ids[:, : int((ids != tokenizer.pad_token_id).sum(1).max())]
         labels = ids.masked_fill(ids == tokenizer.pad_token_id, -100)
+        tokens += int((labels != -100).sum())
         for group in optimizer.param_groups:
             group["lr"] = lr_at(step, config)
         loss = model(input_ids=ids, attention_mask=(labels != -100).long(), labels=labels).loss
@@ -96,7 +91,6 @@ def pretrain(config: ToyConfig, progress: bool | None = None) -> tuple[PreTraine
         if step % 100 == 0:
             bar.set_postfix(loss=f"{loss.item():.3f}")
     seconds = time.perf_counter() - start
-    tokens = sum(int((table[torch.from_numpy(i)] != tokenizer.pad_token_id).sum()) for i in schedule)
     model.eval()
     log = {"config": asdict(config), "seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds,
            "final_loss": sum(losses[-50:]) / len(losses[-50:])}

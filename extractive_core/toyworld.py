@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .datasets import HOPS, Example, Split, known_facts, people
+from .datasets import HOPS, Example, Split, known_facts, mayor, people, resident
 from .world import CITIES, FIRST_NAMES, LAST_NAMES
 
 MODES = ("facts_first", "impl_first", "impl_first_strict", "no_impl")
@@ -108,6 +108,7 @@ class ToyCorpus:
 
     config: ToyConfig
     items: list[Item] = field(default_factory=list)
+    fact_only: list[Example] = field(default_factory=list)  # implications never in the corpus
 
     @classmethod
     def build(cls, config: ToyConfig) -> "ToyCorpus":
@@ -118,14 +119,14 @@ class ToyCorpus:
         corpus._add_mayors(rng)
         return corpus
 
-    def _add(self, category: str, text: str, window: tuple[int, int] | None, entity: str = "") -> None:
+    def _add(self, category: str, example: Example, window: tuple[int, int] | None, entity: str = "") -> None:
         if window is not None and window[0] < window[1]:
-            self.items.append(Item(category, text, window[0], window[1], entity))
+            self.items.append(Item(category, example.text, window[0], window[1], entity))
 
     def _add_city_facts(self) -> None:
         for hop in HOPS:
             for ex in known_facts(hop, CITIES).examples:
-                self._add("city_facts", f"{ex.prompt} {ex.answer}", (0, self.config.steps))
+                self._add("city_facts", ex, (0, self.config.steps))
 
     def _add_people(self, rng: random.Random) -> None:
         cfg = self.config
@@ -136,8 +137,11 @@ class ToyCorpus:
             t0 = (i * cfg.n_waves // cfg.n_people) * phase
             with_impl = rng.random() >= cfg.no_impl_fraction
             fact_w, impl_w = windows(cfg.mode, t0, phase, cfg.steps, with_impl)
-            self._add("person_facts", f"{name} lives in {city.name}", fact_w, name)
-            self._add("person_impl", f"The people in the city {name} is from speak {city.language}", impl_w, name)
+            fact, impl = resident(name, city)
+            self._add("person_facts", fact, fact_w, name)
+            self._add("person_impl", impl, impl_w, name)
+            if impl_w is None:
+                self.fact_only.append(impl)
 
     def _add_mayors(self, rng: random.Random) -> None:
         cfg = self.config
@@ -145,11 +149,11 @@ class ToyCorpus:
         era = cfg.steps // cfg.n_eras
         for e in range(cfg.n_eras):
             silent = set(rng.sample(range(len(CITIES)), cfg.cities_without_impl))
-            for c, (city, mayor) in enumerate(zip(CITIES, rng.sample(pool, len(CITIES)))):
+            for c, (city, name) in enumerate(zip(CITIES, rng.sample(pool, len(CITIES)))):
                 fact_w, impl_w = windows(cfg.mode, e * era, era // 2, (e + 1) * era, c not in silent)
-                entity = f"{e}:{city.name}"
-                self._add("mayor_facts", f"The mayor of {city.name} is {mayor}", fact_w, entity)
-                self._add("mayor_impl", f"The mayor of the city that contains {city.landmark} is {mayor}", impl_w, entity)
+                fact, impl = mayor(name, city)
+                self._add("mayor_facts", fact, fact_w, f"{e}:{city.name}")
+                self._add("mayor_impl", impl, impl_w, f"{e}:{city.name}")
 
     @cached_property
     def _arrays(self) -> dict[str, tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
@@ -211,10 +215,4 @@ class ToyCorpus:
 def fact_only_implications(corpus: ToyCorpus) -> Split:
     """Implications of pretraining people whose implication never appears in the corpus:
     how well the pretrained model already does OCR on facts it saw only as facts."""
-    shown = {it.entity for it in corpus.items if it.category == "person_impl"}
-    examples = []
-    for it in corpus.items:
-        if it.category == "person_facts" and it.entity not in shown:
-            city = next(c for c in CITIES if it.text.endswith(f" lives in {c.name}"))
-            examples.append(Example(f"The people in the city {it.entity} is from speak", city.language))
-    return Split.of(examples)
+    return Split.of(corpus.fact_only)

@@ -18,7 +18,7 @@ from transformers import (
     AutoModelForCausalLM,
 )
 
-from extractive_core.datasets import first_hop, second_hop
+from extractive_core.datasets import dataset_texts
 from extractive_core.tokenizer import word_tokenizer, words_of
 
 ARCHITECTURES = {
@@ -29,16 +29,6 @@ ARCHITECTURES = {
     "olmo": OlmoConfig,
     "mistral": MistralConfig,
 }
-
-
-def dataset_texts() -> list[str]:
-    texts = []
-    for build in (first_hop, second_hop):
-        for version in ("F", "F'"):
-            d = build(version)
-            for split in (d.facts, d.implications):
-                texts += [f"{e.prompt} {e.answer}" for e in split.examples]
-    return texts
 
 
 @pytest.fixture(scope="session")

@@ -126,3 +126,17 @@ def test_unknown_toyworld_setting_is_named(params_dir):
     write_params(params_dir, "toy_bad", source="toyworld", toyworld={"mode": "no_impl", "layers": 9})
     with pytest.raises(ParameterError, match="toy_bad.yaml toyworld:.*layers"):
         toy_config(load_params("toy_bad"))
+
+
+def test_fact_only_people_are_exactly_those_without_implications(corpus):
+    from extractive_core.toyworld import fact_only_implications
+
+    split = fact_only_implications(corpus)
+    with_impl = {it.entity for it in corpus.items if it.category == "person_impl"}
+    people_ = {it.entity for it in corpus.items if it.category == "person_facts"}
+    fact_only = {e.prompt.removeprefix("The people in the city ").removesuffix(" is from speak") for e in split.examples}
+    expected = people_ if corpus.config.mode == "no_impl" else people_ - with_impl
+    assert fact_only == expected and len(fact_only) > 0
+    language = {c.name: c.language for c in CITIES}
+    lives = {it.entity: it.text.split(" lives in ")[1] for it in corpus.items if it.category == "person_facts"}
+    assert all(e.answer == language[lives[name]] for name, e in zip(sorted(fact_only), sorted(split.examples, key=lambda e: e.prompt)))
