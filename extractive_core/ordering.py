@@ -12,7 +12,7 @@ from .datasets import HOPS
 from .metrics import mean_rank
 from .models import LoadedModel
 from .ocr import run_two_hop_ocr
-from .params import check_seeds, load_params
+from .params import check_list, check_seeds, load_params
 from .pretrain import pretrained, toy_config
 from .toyworld import MODES, ToyCorpus, fact_only_implications
 
@@ -30,6 +30,7 @@ def run_pretraining_order(
     people's first-hop and second-hop facts. Returns per mode the curves and final ranks."""
     params = load_params(base)
     seeds = check_seeds(seeds)
+    modes = check_list(modes, "modes", str, str(list(MODES)))
     out: dict[str, Any] = {"base": base, "seeds": list(seeds), "modes": {}}
     for mode in modes:
         per_seed = []

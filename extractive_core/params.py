@@ -80,17 +80,24 @@ def load_params(name: str) -> ModelParams:
     return ModelParams(**{"name": name, **raw})
 
 
-def check_seeds(seeds: object) -> list[int]:
-    """A non-empty list of whole-number seeds, or a ParameterError saying what was wrong.
+def check_list(value: object, name: str, kind: type, example: str) -> list:
+    """A non-empty list of ``kind`` items, or a ParameterError naming ``name`` and the fix.
 
-    Accepts a YAML list in a string too, as ``papermill -p seeds "[0, 1]"`` passes one."""
-    if isinstance(seeds, str):
+    A single item becomes a one-item list, and a string is read as YAML first, as
+    ``papermill -p seeds "[0, 1]"`` passes lists as strings."""
+    if isinstance(value, str):
         try:
-            seeds = yaml.safe_load(seeds)
+            value = yaml.safe_load(value)
         except yaml.YAMLError:
             pass
-    if isinstance(seeds, int) and not isinstance(seeds, bool):
-        seeds = [seeds]
-    if not (isinstance(seeds, (list, tuple)) and seeds and all(isinstance(s, int) and not isinstance(s, bool) for s in seeds)):
-        raise ParameterError(f"seeds must be a non-empty list of whole numbers, e.g. [0, 1, 2]; got {seeds!r}")
-    return list(seeds)
+    if isinstance(value, kind) and not isinstance(value, bool):
+        value = [value]
+    if not (isinstance(value, (list, tuple)) and value
+            and all(isinstance(v, kind) and not isinstance(v, bool) for v in value)):
+        raise ParameterError(f"{name} must be a non-empty list, e.g. {example}; got {value!r}")
+    return list(value)
+
+
+def check_seeds(seeds: object) -> list[int]:
+    """A non-empty list of whole-number seeds."""
+    return check_list(seeds, "seeds", int, "[0, 1, 2]")

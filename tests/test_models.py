@@ -84,6 +84,6 @@ def test_hub_model_offline_fails_fast_with_the_fix(env, tmp_path):
 
 @pytest.mark.parametrize("seeds", [[], "0,1", [0.5], None, [True]])
 def test_bad_seeds(seeds):
-    with pytest.raises(ParameterError, match="seeds must be a non-empty list"):
+    with pytest.raises(ParameterError, match="seeds must be a non-empty list, e.g. \\[0, 1, 2\\]"):
         check_seeds(seeds)
     assert check_seeds(3) == [3] and check_seeds((0, 1)) == [0, 1] and check_seeds("[0, 1]") == [0, 1]

@@ -140,3 +140,11 @@ def test_fact_only_people_are_exactly_those_without_implications(corpus):
     language = {c.name: c.language for c in CITIES}
     lives = {it.entity: it.text.split(" lives in ")[1] for it in corpus.items if it.category == "person_facts"}
     assert all(e.answer == language[lives[name]] for name, e in zip(sorted(fact_only), sorted(split.examples, key=lambda e: e.prompt)))
+
+
+@pytest.mark.parametrize("modes, message", [("[]", "modes must be a non-empty list"), (["sideways"], "mode must be one of")])
+def test_pretraining_order_rejects_bad_modes(modes, message):
+    from extractive_core.ordering import run_pretraining_order
+
+    with pytest.raises(ParameterError, match=message):
+        run_pretraining_order(modes=modes, seeds=[0])
