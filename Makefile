@@ -23,28 +23,29 @@ $(BIN)/.installed: pyproject.toml
 
 setup: $(BIN)/.installed
 
-# Executes every notebook in place (the committed, executed copies are these). With MODEL
-# set, only notebooks that take a `model` parameter run, into runs/MODEL/ (not committed).
+# Executes every notebook in place (the committed, executed copies are these) and prints
+# seconds and cache reuse per notebook. With MODEL set, only notebooks that take a `model`
+# parameter run, into runs/MODEL/ (not committed).
 notebooks: setup
-	@export EXTRACTIVE_PROGRESS=0; for nb in $(NOTEBOOKS); do \
-	  if [ -z "$(MODEL)" ]; then \
-	    echo "== $$nb"; $(BIN)/papermill --log-level WARNING "$$nb" "$$nb" || exit 1; \
-	  elif grep -q '^    "model = ' "$$nb"; then \
-	    mkdir -p runs/$(MODEL); echo "== $$nb on $(MODEL)"; \
-	    $(BIN)/papermill --log-level WARNING "$$nb" "runs/$(MODEL)/$$(basename $$nb)" -p model "$(MODEL)" || exit 1; \
-	  fi; \
-	done
+	$(BIN)/python tools/run_notebooks.py $(if $(MODEL),--model $(MODEL))
 
 book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: _build/html/index.html"
 
-# Lint and types, unit tests, then every notebook re-executed by nbval (outputs not compared).
+# Lint and types, unit tests, then every notebook re-executed by nbval into a fresh folder
+# with a fresh run cache (every finetuning run retrained once), then the fresh results are
+# checked against the committed ones: numbers within the measured tolerance, verdicts equal.
+FRESH := _build/fresh
 test: setup
-	$(BIN)/ruff check --select F,E9 extractive_core tests benchmarks
+	$(BIN)/ruff check --select F,E9 extractive_core tests benchmarks tools
 	$(BIN)/mypy extractive_core
-	$(BIN)/pytest tests
-	$(BIN)/pytest --nbval-lax -p no:cacheprovider $(NOTEBOOKS)
+	$(BIN)/pytest tests --durations=5
+	rm -rf $(FRESH) && mkdir -p $(FRESH)
+	EXTRACTIVE_OUTPUT=$(CURDIR)/$(FRESH) EXTRACTIVE_RUN_CACHE=$(CURDIR)/$(FRESH)/runs EXTRACTIVE_PROGRESS=0 \
+	  $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=0 $(NOTEBOOKS)
+	rm -rf $(FRESH)/runs
+	$(BIN)/python -m extractive_core.reproduce results $(FRESH)/results
 
 unit: setup
 	$(BIN)/pytest tests

@@ -22,3 +22,7 @@ class TokenizerCollisionError(ExtractiveError, ValueError):
 
 class ParameterError(ExtractiveError, ValueError):
     """A bad experiment parameter (learning rate, epochs, layer range, ...)."""
+
+
+class TrainingDivergedError(ExtractiveError, FloatingPointError):
+    """A loss or logits that are not finite: the numbers would be meaningless."""

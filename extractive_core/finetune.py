@@ -8,7 +8,9 @@ delta (or part of one) on the model for evaluation.
 
 from __future__ import annotations
 
+import math
 import time
+import warnings
 from collections import defaultdict
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -21,9 +23,11 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .architecture import layer_of, lm_logits, n_layers
 from .datasets import Split
-from .errors import ParameterError
+from .errors import ParameterError, TrainingDivergedError
 from .metrics import autocast, final_hidden, mean_rank
 from .models import show_progress
+from .params import check_recipe
+from .precision import MasterWeightAdam
 from .tokens import Batch, collate
 
 Delta = dict[str, torch.Tensor]
@@ -53,16 +57,29 @@ def trainable_names(
 
 @dataclass
 class FinetuneResult:
-    """The weight change, one log row per epoch (epoch 0 = before training), and the
-    seconds spent in each phase (data, forward, backward, optimizer, eval, total)."""
+    """The weight change (float32), one log row per epoch (epoch 0 = before training), the
+    loss of the very first step (on the starting weights), and the seconds spent in each
+    phase (data, forward, backward, optimizer, eval, total)."""
 
     delta: Delta
     log: list[dict[str, float | None]] = field(default_factory=list)
     seconds: dict[str, float] = field(default_factory=lambda: defaultdict(float))
+    first_loss: float | None = None
 
     def ranks(self, split: str) -> list[float]:
         """Mean rank of ``split`` at each epoch, epoch 0 first."""
-        return [float(row[f"{split}_rank"] or 0.0) for row in self.log]
+        key = f"{split}_rank"
+        if not self.log or key not in self.log[0]:
+            known = sorted(k[: -len("_rank")] for k in (self.log[0] if self.log else {}) if k.endswith("_rank"))
+            raise ParameterError(f"no split {split!r} was evaluated in this run; evaluated: {known}")
+        return [float(row[key] or 0.0) for row in self.log]
+
+    @property
+    def diverged(self) -> bool:
+        """True when the last epoch's mean loss is above the loss of the first step: the
+        training made things worse (too high a learning rate), whatever the ranks say."""
+        last = self.log[-1]["loss"] if self.log else None
+        return self.first_loss is not None and last is not None and last > self.first_loss
 
 
 def answer_loss(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
@@ -91,25 +108,29 @@ def finetune(
 ) -> FinetuneResult:
     """Train on ``train`` and log the mean rank of every split in ``evals`` per epoch.
 
-    Dropout stays off (eval mode) so runs repeat exactly. The model's weights are
-    restored afterwards; the returned ``delta`` holds what training changed.
+    Dropout stays off (eval mode) so runs repeat exactly. A model held in bf16 trains
+    through float32 master weights (``precision.MasterWeightAdam``). The model's weights are
+    restored afterwards; the returned ``delta`` (float32) holds what training changed.
+    Raises ``TrainingDivergedError`` as soon as the loss is not finite.
     """
-    numbers = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lr, epochs, batch_size))
-    if not (numbers and lr > 0 and epochs >= 0 and batch_size >= 1):
-        raise ParameterError(f"need lr > 0, epochs >= 0, batch_size >= 1; got {lr!r}, {epochs!r}, {batch_size!r}")
-    if not train.examples:
-        raise ParameterError("the training split has no examples")
+    check_recipe(lr, epochs, batch_size)
+    if not isinstance(train, Split) or not train.examples:
+        raise ParameterError("train must be a non-empty Split (e.g. first_hop().facts)")
+    if not (isinstance(evals, Mapping) and all(isinstance(s, Split) for s in evals.values())):
+        raise ParameterError("evals must map names to Splits, e.g. {'test': first_hop().implications}")
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise ParameterError(f"seed must be a whole number, got {seed!r}")
     clock = time.perf_counter()
     names = trainable_names(model, trainable, layers)
     params = dict(model.named_parameters())
-    before = {n: params[n].detach().clone() for n in names}
     was_training = model.training
     flags = {n: p.requires_grad for n, p in params.items()}
     for n, p in params.items():
-        p.requires_grad_(n in before)
+        p.requires_grad_(n in names)
     model.eval()
     device = next(model.parameters()).device
-    optimizer = torch.optim.Adam([params[n] for n in names], lr=lr)
+    optimizer = MasterWeightAdam([params[n] for n in names], lr=lr)
+    before = [w.clone() for w in optimizer.weights()]  # float32
     generator = torch.Generator().manual_seed(seed)
     steps_per_epoch = -(-len(train.examples) // batch_size)
 
@@ -133,20 +154,31 @@ def finetune(
                     batch = collate(tokenizer, chunk).to(device)
                 with timed(result.seconds, "forward"), autocast(model, autocast_dtype):
                     loss = answer_loss(model, batch)
+                value = loss.item()
+                if not math.isfinite(value):
+                    raise TrainingDivergedError(
+                        f"the training loss became {value} at epoch {epoch}, step {start // batch_size + 1} "
+                        f"(lr {lr:g}): the run diverged. Lower the learning rate.")
+                if result.first_loss is None:
+                    result.first_loss = value
                 with timed(result.seconds, "backward"):
-                    optimizer.zero_grad(set_to_none=True)
+                    optimizer.zero_grad()
                     loss.backward()
                 with timed(result.seconds, "optimizer"):
                     optimizer.step()
-                losses.append(loss.item())
+                losses.append(value)
                 bar.update()
             log_epoch(epoch, sum(losses) / len(losses))
+        if result.diverged:
+            warnings.warn(f"finetuning ended with a higher loss ({result.log[-1]['loss']:.3g}) than it started "
+                          f"with ({result.first_loss:.3g}) at lr {lr:g}: it diverged; its ranks mean little.",
+                          stacklevel=2)
     finally:
         bar.close()
         with torch.no_grad():
-            for n in names:
-                result.delta[n] = params[n].detach() - before[n]
-                params[n].copy_(before[n])
+            for n, w, b in zip(names, optimizer.weights(), before):
+                result.delta[n] = w - b
+                params[n].copy_(b)
         for n, p in params.items():
             p.requires_grad_(flags[n])
         model.train(was_training)
@@ -166,15 +198,23 @@ def timed(seconds: dict[str, float], key: str) -> Iterator[None]:
 
 @contextmanager
 def applied(model: PreTrainedModel, delta: Delta, scale: float = 1.0) -> Iterator[PreTrainedModel]:
-    """Temporarily add ``scale * delta`` to ``model``'s weights (restored exactly on exit)."""
+    """Temporarily add ``scale * delta`` to ``model``'s weights (restored exactly on exit).
+
+    The sum is taken in float32 and rounded once to the model's dtype, so a bf16 model
+    with its run's delta applied holds exactly the weights it was evaluated with in training.
+    """
     params = dict(model.named_parameters())
     unknown = set(delta) - set(params)
     if unknown:
-        raise ParameterError(f"delta names parameters the model lacks: {sorted(unknown)[:3]}")
+        raise ParameterError(f"delta names parameters the model lacks: {sorted(unknown)[:3]}; "
+                             "was it computed on another model?")
+    wrong = [n for n, d in delta.items() if d.shape != params[n].shape]
+    if wrong:
+        raise ParameterError(f"delta shapes differ from the model's for {wrong[:3]}: computed on another model?")
     saved = {n: params[n].detach().clone() for n in delta}
     with torch.no_grad():
         for n, d in delta.items():
-            params[n].add_(d.to(params[n].dtype), alpha=scale)
+            params[n].copy_(params[n].float() + scale * d.to(params[n].device, torch.float32))
     try:
         yield model
     finally:

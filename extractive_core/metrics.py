@@ -2,7 +2,9 @@
 
 Ranks: at the position that predicts the answer's first token, take the logits of the
 first tokens of all options of the split; the rank of the correct one (0 = best), averaged
-over prompts. With 20 options chance is 9.5.
+over prompts. With 20 options chance is 9.5. Ties count half (the mid-rank): a model that
+cannot tell the options apart (all logits equal) scores exactly chance, never "perfect".
+Logits that are not finite raise ``TrainingDivergedError``.
 """
 
 from __future__ import annotations
@@ -15,6 +17,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .architecture import decoder, lm_logits
 from .datasets import Split
+from .errors import ParameterError, TrainingDivergedError
 from .tokens import Batch, collate, option_token_ids
 
 
@@ -59,13 +62,21 @@ def option_logits(
             hidden = final_hidden(model, batch)
         at_answer = hidden[torch.arange(len(batch.answer_pos), device=device), batch.answer_pos]
         chunks.append(lm_logits(model, at_answer, option_ids).float().cpu())
-    return torch.cat(chunks)
+    logits = torch.cat(chunks)
+    if not torch.isfinite(logits).all():
+        raise TrainingDivergedError(
+            f"the model gives non-finite logits on {int((~torch.isfinite(logits)).any(1).sum())} of "
+            f"{len(logits)} prompts: its weights diverged (lower the learning rate) or overflowed its dtype")
+    return logits
 
 
 def ranks(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
-    """Rank of the correct option per row (0 = highest logit; ties count in its favour)."""
+    """Rank of the correct option per row, 0 = highest logit; each other option with an
+    equal logit counts half, so all-equal logits give (n_options - 1) / 2, chance."""
     correct_logit = logits.gather(1, correct[:, None])
-    return (logits > correct_logit).sum(dim=1)
+    above = (logits > correct_logit).sum(dim=1)
+    tied = (logits == correct_logit).sum(dim=1) - 1
+    return above + 0.5 * tied
 
 
 def mean_logit_loss(logits: torch.Tensor, correct: torch.Tensor) -> torch.Tensor:
@@ -80,5 +91,7 @@ def mean_rank(
     autocast_dtype: str | None = None,
 ) -> float:
     """Mean rank of the correct option over the split's examples."""
+    if not isinstance(split, Split) or not split.examples:
+        raise ParameterError("mean_rank needs a non-empty Split (e.g. first_hop().implications)")
     logits = option_logits(model, tokenizer, split, autocast_dtype=autocast_dtype)
     return ranks(logits, correct_index(split)).float().mean().item()

@@ -11,7 +11,7 @@ import os
 import shutil
 import socket
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -19,8 +19,10 @@ from urllib.parse import urlparse
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from .architecture import n_layers
 from .errors import ParameterError, WeightsUnavailableError
-from .params import ModelParams, load_params
+from .numerics import tune_allocator
+from .params import DTYPES, ModelParams, load_params
 from .results import save_json
 
 
@@ -46,10 +48,14 @@ def cache_dir() -> Path:
 def set_threads(threads: int | None) -> int:
     """Set torch's CPU thread count (None: ``$EXTRACTIVE_THREADS``, else all cores)."""
     if threads is None:
-        threads = int(os.environ.get("EXTRACTIVE_THREADS", os.cpu_count() or 1))
-    if threads < 1:
-        raise ParameterError(f"threads must be >= 1, got {threads}")
+        env = os.environ.get("EXTRACTIVE_THREADS", "")
+        if env and not env.isdigit():
+            raise ParameterError(f"EXTRACTIVE_THREADS must be a whole number, got {env!r}")
+        threads = int(env) if env else (os.cpu_count() or 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ParameterError(f"threads must be a whole number >= 1 (or None), got {threads!r}")
     torch.set_num_threads(threads)
+    tune_allocator()
     return threads
 
 
@@ -78,9 +84,34 @@ def torch_dtype(name: str) -> torch.dtype:
     return dtype
 
 
-def load_model(name: str, device: str | None = None, threads: int | None = None) -> LoadedModel:
-    """Load the model called ``name`` with its tokenizer, in eval mode, on ``device``."""
+def check_device(device: object) -> torch.device:
+    """A torch device that exists here (None: ``default_device()``)."""
+    if device is None:
+        return torch.device(default_device())
+    try:
+        dev = torch.device(device)  # type: ignore[call-overload]
+    except (RuntimeError, TypeError):
+        raise ParameterError(f"device must be 'cpu', 'cuda', 'cuda:N' or None, got {device!r}") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ParameterError(f"device {device!r} asks for a GPU, but torch sees none here; use device='cpu'")
+    if dev.type not in ("cpu", "cuda", "mps"):
+        raise ParameterError(f"device {device!r} is not supported; use 'cpu' or 'cuda'")
+    return dev
+
+
+def load_model(
+    name: str, device: str | None = None, threads: int | None = None, dtype: str | None = None
+) -> LoadedModel:
+    """Load the model called ``name`` with its tokenizer, in eval mode, on ``device``.
+
+    ``dtype`` overrides the params file's (``float32``; ``bfloat16``: bf16 weights for
+    compute, finetuned through float32 master weights)."""
     params = load_params(name)
+    if dtype is not None:
+        if dtype not in DTYPES:
+            raise ParameterError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
+        params = replace(params, dtype=dtype)
+    target = check_device(device)
     set_threads(threads)
     show_progress()
     model: PreTrainedModel
@@ -93,7 +124,11 @@ def load_model(name: str, device: str | None = None, threads: int | None = None)
         model, tokenizer = _load_gguf_package(params)
     else:
         model, tokenizer = _load_hub(params)
-    model.to(torch.device(device or default_device()))  # type: ignore[arg-type]  # transformers wraps .to
+    model.to(target, torch_dtype(params.dtype))  # type: ignore[arg-type]  # transformers wraps .to
+    layers = n_layers(model)
+    if params.late_start is not None and not params.late_start < layers:
+        raise ParameterError(f"params/{name}.yaml: late_start {params.late_start} leaves no late layer: "
+                             f"the model has {layers} layers (0..{layers - 1}); set it to at most {layers - 1}")
     return LoadedModel(model.eval(), tokenizer, params)
 
 

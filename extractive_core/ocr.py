@@ -3,6 +3,7 @@ facts (train) and of their never-seen implications (test) after every epoch."""
 
 from __future__ import annotations
 
+import time
 from statistics import mean
 from typing import Any, Sequence
 
@@ -10,24 +11,23 @@ import pandas as pd
 
 from .datasets import HOPS, known_facts, two_hop
 from .errors import ParameterError
-from .finetune import finetune
+from .runs import cached_finetune
 from .metrics import mean_rank
 from .models import LoadedModel
-from .params import check_seeds
+from .numerics import provenance
+from .params import check_list, check_recipe, check_seeds
 
 
 def resolve_recipe(lm: LoadedModel, lr: float | None, epochs: int | None, batch_size: int | None) -> dict:
     """The model's params recipe, with any explicit override."""
     recipe = lm.params.recipe
-    for name, value in (("lr", lr), ("epochs", epochs), ("batch_size", batch_size)):
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise ParameterError(f"{name} must be a number or None, got {value!r}")
-    return {
-        "lr": recipe.lr if lr is None else float(lr),
-        "epochs": recipe.epochs if epochs is None else int(epochs),
-        "batch_size": recipe.batch_size if batch_size is None else int(batch_size),
-        "trainable": recipe.trainable,
+    chosen = {
+        "lr": recipe.lr if lr is None else lr,
+        "epochs": recipe.epochs if epochs is None else epochs,
+        "batch_size": recipe.batch_size if batch_size is None else batch_size,
     }
+    check_recipe(**chosen)
+    return {**chosen, "lr": float(chosen["lr"]), "trainable": recipe.trainable}
 
 
 def run_two_hop_ocr(
@@ -46,18 +46,22 @@ def run_two_hop_ocr(
     epoch, epoch 0 included), the per-seed curves, and the rank of the pretraining-known hop.
     """
     seeds = check_seeds(seeds)
+    hops = check_hops(hops)
+    if isinstance(n_people, bool) or not isinstance(n_people, int) or not 1 <= n_people <= 20:
+        raise ParameterError(f"n_people must be a whole number in 1..20 (one city each), got {n_people!r}")
     recipe = resolve_recipe(lm, lr, epochs, batch_size)
+    clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "n_people": n_people, **recipe}
     for hop in hops:
         data = two_hop(hop, "F", n=n_people)
-        per_seed = {}
+        per_seed: dict[str, dict[str, Any]] = {}
         for seed in seeds:
-            run = finetune(
-                lm.model, lm.tokenizer, data.facts, {"train": data.facts, "test": data.implications},
-                lr=recipe["lr"], epochs=recipe["epochs"], batch_size=recipe["batch_size"], seed=seed,
-                trainable=recipe["trainable"], autocast_dtype=lm.params.autocast, progress=progress,
+            run = cached_finetune(
+                lm, data.facts, {"train": data.facts, "test": data.implications}, seed=seed,
+                progress=progress, label=f"{hop} seed {seed}", **recipe,
             )
-            per_seed[str(seed)] = {"train_rank": run.ranks("train"), "test_rank": run.ranks("test")}
+            per_seed[str(seed)] = {"train_rank": run.ranks("train"), "test_rank": run.ranks("test"),
+                                   "seconds": round(run.seconds["total"], 2)}
         out[hop] = {
             "train_rank": _mean_curve([s["train_rank"] for s in per_seed.values()]),
             "test_rank": _mean_curve([s["test_rank"] for s in per_seed.values()]),
@@ -65,7 +69,18 @@ def run_two_hop_ocr(
             "known_hop_rank": mean_rank(lm.model, lm.tokenizer, known_facts(hop), lm.params.autocast),
             "chance_rank": (len(data.implications.options) - 1) / 2,
         }
+    out["verdicts"] = {hop: finding(out, hop) for hop in hops}
+    out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
+
+
+def check_hops(hops: object) -> list[str]:
+    """A non-empty list of hop names from ``HOPS``."""
+    hops = check_list(hops, "hops", str, str(list(HOPS)))
+    unknown = [h for h in hops if h not in HOPS]
+    if unknown:
+        raise ParameterError(f"unknown hop(s) {unknown}; choose from {list(HOPS)}")
+    return hops
 
 
 def _mean_curve(curves: list[list[float]]) -> list[float]:
@@ -91,17 +106,23 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
     return pd.DataFrame(rows).set_index("hop")
 
 
+FINDINGS = {"clear": "clear out-of-context reasoning", "weak": "weak out-of-context reasoning",
+            "none": "no out-of-context reasoning"}
+
+
+def finding(results: dict[str, Any], hop: str) -> str:
+    """``clear`` (final implication rank below half of chance), ``weak`` (more than one
+    rank below chance) or ``none``: the verdict the book prints, as a category."""
+    r = results[hop]
+    end, chance = r["test_rank"][-1], r["chance_rank"]
+    return "clear" if end < chance / 2 else "weak" if end < chance - 1.0 else "none"
+
+
 def verdict(results: dict[str, Any], hop: str) -> str:
     """A sentence on whether ``hop`` shows OCR, read off the run (never typed in)."""
     r = results[hop]
     start, end, chance = r["test_rank"][0], r["test_rank"][-1], r["chance_rank"]
     learned = r["train_rank"][-1] < 1.0
-    if end < chance / 2:
-        finding = "clear out-of-context reasoning"
-    elif end < chance - 1.0:
-        finding = "weak out-of-context reasoning"
-    else:
-        finding = "no out-of-context reasoning"
     facts = "the facts were learned" if learned else "the facts were not fully learned"
     return (f"**{hop.replace('_', '-')}**: {facts} (rank {r['train_rank'][-1]:.2f}); the never-trained "
-            f"implications went from rank {start:.2f} to {end:.2f} (chance {chance:.1f}): {finding}.")
+            f"implications went from rank {start:.2f} to {end:.2f} (chance {chance:.1f}): {FINDINGS[finding(results, hop)]}.")

@@ -5,12 +5,14 @@ then run two-hop OCR on held-out people."""
 from __future__ import annotations
 
 from dataclasses import replace
+import time
 from statistics import mean
 from typing import Any, Sequence
 
 from .datasets import HOPS
 from .metrics import mean_rank
 from .models import LoadedModel
+from .numerics import provenance
 from .ocr import run_two_hop_ocr
 from .params import check_list, check_seeds, load_params
 from .pretrain import pretrained, toy_config
@@ -31,6 +33,7 @@ def run_pretraining_order(
     params = load_params(base)
     seeds = check_seeds(seeds)
     modes = check_list(modes, "modes", str, str(list(MODES)))
+    clock = time.perf_counter()
     out: dict[str, Any] = {"base": base, "seeds": list(seeds), "modes": {}}
     for mode in modes:
         per_seed = []
@@ -52,6 +55,8 @@ def run_pretraining_order(
             })
             out.update({k: ocr[k] for k in ("lr", "epochs", "batch_size")})
         out["modes"][mode] = {"per_seed": per_seed, **_summary(per_seed)}
+    out["verdicts"] = comparisons(out)
+    out["provenance"] = provenance(None, time.perf_counter() - clock)
     return out
 
 
@@ -63,6 +68,28 @@ def _summary(per_seed: list[dict]) -> dict[str, Any]:
     return summary
 
 
+def comparisons(results: dict[str, Any]) -> dict[str, dict[str, str]]:
+    """Per hop, ``facts_first`` against each other mode: ``better`` (every seed's final
+    implication rank below every seed of the other), ``worse``, or ``overlap``."""
+    modes = results["modes"]
+    out: dict[str, dict[str, str]] = {}
+    if "facts_first" not in modes:
+        return out
+    for hop in HOPS:
+        ff = modes["facts_first"][hop]
+        out[hop] = {}
+        for other, d in modes.items():
+            if other != "facts_first":
+                o = d[hop]
+                out[hop][other] = "better" if ff["max"] < o["min"] else "worse" if ff["min"] > o["max"] else "overlap"
+    return out
+
+
+COMPARISON_TEXT = {"better": "every `facts_first` seed is better than every seed of `{}`",
+                   "worse": "every `facts_first` seed is worse than every seed of `{}`",
+                   "overlap": "`facts_first` is not separated (the seed ranges overlap) from `{}`"}
+
+
 def ordering_verdict(results: dict[str, Any]) -> str:
     """Markdown sentences comparing the modes, read off the runs (with seed spread)."""
     modes = results["modes"]
@@ -71,16 +98,6 @@ def ordering_verdict(results: dict[str, Any]) -> str:
         parts = [f"`{m}` {d[hop]['mean']:.2f} [{d[hop]['min']:.2f}, {d[hop]['max']:.2f}]" for m, d in modes.items()]
         lines.append(f"**{hop.replace('_', '-')}**, final implication rank, mean [min, max] over "
                      f"{len(results['seeds'])} seeds: " + "; ".join(parts) + ".")
-        if "facts_first" in modes:
-            ff = modes["facts_first"][hop]
-            for other, d in modes.items():
-                if other == "facts_first":
-                    continue
-                o = d[hop]
-                if ff["max"] < o["min"]:
-                    lines.append(f"- every `facts_first` seed is better than every seed of `{other}`")
-                elif ff["min"] > o["max"]:
-                    lines.append(f"- every `facts_first` seed is worse than every seed of `{other}`")
-                else:
-                    lines.append(f"- `facts_first` is not separated (the seed ranges overlap) from `{other}`")
+        for other, verdict in comparisons(results).get(hop, {}).items():
+            lines.append("- " + COMPARISON_TEXT[verdict].format(other))
     return "\n\n".join(lines)

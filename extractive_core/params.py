@@ -4,6 +4,7 @@ and the finetuning recipe, so adding a model is adding a file."""
 from __future__ import annotations
 
 import os
+import re
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,12 +32,22 @@ class Recipe:
     trainable: str = "blocks"
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.lr, (int, float)) and self.lr > 0):
-            raise ParameterError(f"lr must be a positive number, got {self.lr!r}")
-        for name in ("epochs", "batch_size"):
-            value = getattr(self, name)
-            if not (isinstance(value, int) and value >= (0 if name == "epochs" else 1)):
-                raise ParameterError(f"{name} must be a non-negative whole number, got {value!r}")
+        check_recipe(self.lr, self.epochs, self.batch_size)
+        if self.trainable not in ("blocks", "all"):
+            raise ParameterError(f"trainable must be 'blocks' or 'all', got {self.trainable!r}")
+
+
+def check_recipe(lr: object, epochs: object, batch_size: object) -> None:
+    """lr a positive number, epochs a whole number >= 0, batch_size a whole number >= 1."""
+    def whole(v: object) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and lr == lr and lr != float("inf")):
+        raise ParameterError(f"lr must be a positive finite number, got {lr!r}")
+    if not (whole(epochs) and epochs >= 0):  # type: ignore[operator]
+        raise ParameterError(f"epochs must be a whole number >= 0, got {epochs!r} (a run cannot train part of an epoch)")
+    if not (whole(batch_size) and batch_size >= 1):  # type: ignore[operator]
+        raise ParameterError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
 
 
 @dataclass(frozen=True)
@@ -61,22 +72,64 @@ def known_models() -> list[str]:
     return sorted(p.stem for p in params_dir().glob("*.yaml"))
 
 
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
+DTYPES = ("float32", "bfloat16", "float16")
+REQUIRED = {"hub": "hub_id", "gguf_package": "package", "toyworld": "toyworld"}
+
+
+def check_name(name: object) -> str:
+    """A model name is a plain name (letters, digits, ``_ . -``), never a path."""
+    if not (isinstance(name, str) and NAME_PATTERN.fullmatch(name) and ".." not in name):
+        raise UnknownModelError(
+            f"model name {name!r} is not a plain name: use the name of a file in params/ without "
+            f"'.yaml' (e.g. 'gemma3_270m'); paths are not accepted. Known models: {', '.join(known_models())}"
+        )
+    return name
+
+
 def load_params(name: str) -> ModelParams:
-    """Read ``params/<name>.yaml`` (safely), with a clear error for unknown names."""
-    path = params_dir() / f"{name}.yaml"
+    """Read ``params/<name>.yaml`` (safely), with a clear error for every malformed field."""
+    path = params_dir() / f"{check_name(name)}.yaml"
     if not path.is_file():
         raise UnknownModelError(
             f"unknown model {name!r}: no {path}. Known models: {', '.join(known_models())}. "
             "To add one, copy a params file and edit its source."
         )
-    raw = yaml.safe_load(path.read_text()) or {}
-    allowed = {f.name for f in fields(ModelParams)}
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        raise ParameterError(f"{path} is not valid YAML: {err}") from None
+    if not isinstance(raw, dict):
+        raise ParameterError(f"{path} must hold a mapping of keys (source: ..., recipe: ...), "
+                             f"got a {type(raw).__name__}")
+    allowed = {f.name for f in fields(ModelParams)} - {"name"}
     extra = set(raw) - allowed
     if extra:
         raise ParameterError(f"{path}: unknown keys {sorted(extra)}; allowed: {sorted(allowed)}")
-    if raw.get("source") not in SOURCES:
-        raise ParameterError(f"{path}: source must be one of {SOURCES}, got {raw.get('source')!r}")
-    raw["recipe"] = Recipe(**(raw.get("recipe") or {}))
+    source = raw.get("source")
+    if source not in SOURCES:
+        raise ParameterError(f"{path}: source must be one of {SOURCES}, got {source!r}")
+    if not raw.get(REQUIRED[source]):
+        raise ParameterError(f"{path}: source {source!r} needs the key {REQUIRED[source]!r}")
+    for key, choices in (("dtype", DTYPES), ("autocast", (None,) + DTYPES)):
+        if key in raw and raw[key] not in choices:
+            raise ParameterError(f"{path}: {key} must be one of {choices}, got {raw[key]!r}")
+    late = raw.get("late_start")
+    if late is not None and (isinstance(late, bool) or not isinstance(late, int) or late < 1):
+        raise ParameterError(f"{path}: late_start must be a whole number >= 1 (the first late layer), got {late!r}")
+    recipe = raw.get("recipe") or {}
+    if not isinstance(recipe, dict) or set(recipe) - {f.name for f in fields(Recipe)}:
+        raise ParameterError(f"{path}: recipe must be a mapping with keys {[f.name for f in fields(Recipe)]}, "
+                             f"got {recipe!r}")
+    if isinstance(recipe.get("lr"), str):  # YAML 1.1 reads 1e-3 (no dot) as text
+        try:
+            recipe = {**recipe, "lr": float(recipe["lr"])}
+        except ValueError:
+            pass
+    try:
+        raw["recipe"] = Recipe(**recipe)
+    except ParameterError as err:
+        raise ParameterError(f"{path}: recipe: {err}") from None
     return ModelParams(**{"name": name, **raw})
 
 

@@ -80,3 +80,38 @@ def show_figure(fig: plt.Figure, path: Path) -> Path:
     plt.close(fig)
     display(Image(filename=str(path)))
     return path
+
+
+DTYPE_COLORS = {"float32": "tab:blue", "bfloat16": "tab:red"}
+
+
+def plot_precision(results: dict[str, dict[str, Any]], hops: Sequence[str] = tuple(HOP_TITLES)) -> plt.Figure:
+    """Implication (solid) and fact (dashed) rank vs epoch per dtype: seed mean, and the
+    seeds' min-max band for implications."""
+    import numpy as np
+
+    fig, axes = plt.subplots(1, len(hops), figsize=(5 * len(hops), 3.6), sharey=True, squeeze=False)
+    for ax, hop in zip(axes[0], hops):
+        for dtype, res in results.items():
+            color = DTYPE_COLORS.get(dtype)
+            for key, style in (("test_rank", "-"), ("train_rank", "--")):
+                curves = np.array([s[key] for s in res[hop]["per_seed"].values()])
+                epochs = np.arange(curves.shape[1])
+                label = f"{dtype} {'implications' if key == 'test_rank' else 'facts'}"
+                ax.plot(epochs, curves.mean(0), style, color=color, lw=2, label=label)
+                if key == "test_rank":
+                    ax.fill_between(epochs, curves.min(0), curves.max(0), color=color, alpha=0.15)
+        chance = next(iter(results.values()))[hop]["chance_rank"]
+        ax.axhline(chance, color="grey", ls=":", lw=1)
+        model = next(iter(results.values()))["model"]
+        ax.set_title(f"{HOP_TITLES.get(hop, hop)} — {model}")
+        ax.set_xlabel("epoch")
+        ax.set_ylim(-0.3, max(10.5, chance + 1))
+        ax.grid(alpha=0.3)
+    axes[0][0].set_ylabel("mean rank (0 = best)")
+    axes[0][0].legend(fontsize=7.5, loc="lower left")
+    seeds = len(next(iter(results.values()))["seeds"])
+    fig.suptitle(f"float32 vs bf16 weights (float32 master weights and Adam); {seeds} seeds, band: min-max; "
+                 "dotted: chance", fontsize=9)
+    fig.tight_layout()
+    return fig

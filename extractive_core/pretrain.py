@@ -21,6 +21,7 @@ from .errors import ParameterError
 from .models import cache_dir, save_checkpoint, show_progress
 from .params import ModelParams
 from .results import load_json
+from .runs import record
 from .tokenizer import word_tokenizer, words_of
 from .toyworld import ToyConfig, ToyCorpus
 
@@ -103,7 +104,9 @@ def pretrained(config: ToyConfig, progress: bool | None = None, force: bool = Fa
     if force or not (target / "pretrain_log.json").is_file():
         model, tokenizer, log = pretrain(config, progress)
         save_checkpoint(target, model, tokenizer, {"pretrain_log.json": log})
+        record("pretrain_trained", config.key(), log["seconds"])
         return model, tokenizer, log
+    record("pretrain_hit", config.key())
     show_progress(progress)
     model = AutoModelForCausalLM.from_pretrained(target, dtype=torch.float32).eval()
     tokenizer = PreTrainedTokenizerFast.from_pretrained(target)

@@ -56,8 +56,8 @@ def test_layers_restrict_the_update(tokenizer):
 @pytest.mark.parametrize(
     "kwargs, message",
     [
-        ({"lr": -1.0, "epochs": 1}, "lr > 0"),
-        ({"lr": 1e-3, "epochs": 1, "batch_size": 0}, "batch_size >= 1"),
+        ({"lr": -1.0, "epochs": 1}, "lr must be a positive finite number"),
+        ({"lr": 1e-3, "epochs": 1, "batch_size": 0}, "batch_size must be a whole number >= 1"),
         ({"lr": 1e-3, "epochs": 1, "layers": [7]}, r"layers \[7\] out of range 0..1"),
         ({"lr": 1e-3, "epochs": 1, "trainable": "heads"}, "trainable must be"),
     ],
@@ -110,7 +110,7 @@ def test_two_hop_ocr_results_layout_and_figure(tokenizer, tmp_path):
 
 @pytest.mark.parametrize(
     "kwargs, message",
-    [({"lr": "fast"}, "lr must be a number"), ({"lr": -1.0, "epochs": 1}, "lr > 0"), ({"seeds": []}, "seeds must be")],
+    [({"lr": "fast"}, "lr must be a positive finite number"), ({"lr": -1.0, "epochs": 1}, "lr must be a positive finite number"), ({"seeds": []}, "seeds must be")],
 )
 def test_two_hop_ocr_rejects_bad_parameters(kwargs, message, tokenizer):
     from extractive_core.ocr import run_two_hop_ocr

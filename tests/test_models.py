@@ -35,8 +35,8 @@ def test_unknown_model_lists_known_names():
     [
         ({"source": "ftp"}, "source must be one of"),
         ({"source": "hub", "colour": "red"}, "unknown keys"),
-        ({"source": "hub", "recipe": {"lr": -1}}, "lr must be a positive number"),
-        ({"source": "hub", "recipe": {"epochs": 2.5}}, "epochs must be"),
+        ({"source": "hub", "hub_id": "x/y", "recipe": {"lr": -1}}, "lr must be a positive finite number"),
+        ({"source": "hub", "hub_id": "x/y", "recipe": {"epochs": 2.5}}, "epochs must be"),
     ],
 )
 def test_bad_params_files(params_dir, fields, message):

@@ -1,0 +1,126 @@
+"""Which numeric settings change a result's bits? Rerun an experiment in a fresh process under
+each setting and compare what comes out.
+
+The settings are those that differ between machines of one kind: the thread count, the CPU
+capability torch's own kernels dispatch to (``ATEN_CPU_CAPABILITY``), MKL's code path
+(``MKL_CBWR``; on a CPU that is not Intel's, MKL honours only ``COMPATIBLE``, so that is the
+path another vendor's CPU can be made to share) and oneDNN's instruction set
+(``ONEDNN_MAX_CPU_ISA``, which decides whether bf16 matmuls use AMX, AVX-512 bf16 or
+emulation). Each probe runs in a subprocess because these variables are read once, when
+the libraries first run.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+from typing import Any, Callable, Mapping
+
+import torch
+
+SETTINGS: dict[str, dict[str, str]] = {
+    "as run": {},
+    "1 thread": {"EXTRACTIVE_THREADS": "1"},
+    "ATEN_CPU_CAPABILITY=avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
+    "MKL_CBWR=COMPATIBLE": {"MKL_CBWR": "COMPATIBLE"},
+    "ONEDNN_MAX_CPU_ISA=AVX512_CORE": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
+}
+
+
+def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
+    digest = hashlib.sha256()
+    for name in sorted(tensors):
+        digest.update(name.encode())
+        digest.update(tensors[name].detach().float().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()[:16]
+
+
+def ocr_probe(model: str, dtype: str | None, hop: str, seed: int) -> dict[str, Any]:
+    """One finetuning run with the model's recipe (never from the run cache): its rank
+    curves and a hash of its weight change."""
+    from .datasets import two_hop
+    from .finetune import finetune
+    from .models import load_model
+
+    lm = load_model(model, dtype=dtype)
+    data, recipe = two_hop(hop), lm.params.recipe
+    run = finetune(lm.model, lm.tokenizer, data.facts, {"train": data.facts, "test": data.implications},
+                   lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed,
+                   trainable=recipe.trainable, autocast_dtype=lm.params.autocast, progress=False)
+    return {"train_rank": run.ranks("train"), "test_rank": run.ranks("test"), "bits": tensors_sha256(run.delta),
+            "seconds": run.seconds["total"]}
+
+
+def pretrain_probe(steps: int, seed: int) -> dict[str, Any]:
+    """A short toy pretraining from scratch: its final loss and a hash of its weights."""
+    from dataclasses import replace
+
+    from .models import set_threads
+    from .pretrain import pretrain
+    from .toyworld import ToyConfig
+
+    set_threads(None)
+    model, _, log = pretrain(replace(ToyConfig(seed=seed), steps=steps), progress=False)
+    return {"loss": log["final_loss"], "bits": tensors_sha256(dict(model.named_parameters())),
+            "seconds": log["seconds"]}
+
+
+def toy_ocr_probe(mode: str, seed: int) -> dict[str, Any]:
+    """A whole toy-world experiment: pretrain (in a fresh cache) and finetune both hops."""
+    from .ordering import run_pretraining_order
+
+    res = run_pretraining_order(modes=[mode], seeds=[seed], progress=False)
+    s = res["modes"][mode]["per_seed"][0]
+    return {"pretrain_loss": s["pretrain_loss"], "fact_only_impl_rank": s["fact_only_impl_rank"],
+            **{f"{hop}_test_rank": s[hop]["test_rank"] for hop in ("first_hop", "second_hop")},
+            "bits": f"{s['pretrain_loss']:.17g}"}
+
+
+PROBES: dict[str, Callable[..., dict[str, Any]]] = {"ocr": ocr_probe, "pretrain": pretrain_probe, "toy_ocr": toy_ocr_probe}
+
+
+def under_settings(probe: str, settings: Mapping[str, Mapping[str, str]] = SETTINGS, **kwargs: Any) -> dict[str, Any]:
+    """Run ``PROBES[probe](**kwargs)`` in a subprocess per setting; results by setting name.
+    The run cache is off and the toy checkpoint cache fresh, so every probe really runs."""
+    out = {}
+    for name, variables in settings.items():
+        with tempfile.TemporaryDirectory() as scratch:
+            env = {**os.environ, **variables, "EXTRACTIVE_RUN_CACHE": "0", "EXTRACTIVE_PROGRESS": "0"}
+            if probe == "toy_ocr":
+                env["EXTRACTIVE_CACHE"] = scratch
+            cmd = [sys.executable, "-m", "extractive_core.determinism", probe, json.dumps(kwargs)]
+            proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
+        if proc.returncode != 0:
+            raise RuntimeError(f"probe {probe} under {name} failed:\n{proc.stderr[-2000:]}")
+        out[name] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return out
+
+
+def largest_difference(a: Any, b: Any) -> float:
+    """The largest absolute difference between the numbers of two probe results (hashes
+    and timings left out)."""
+    if isinstance(a, dict):
+        return max([largest_difference(a[k], b[k]) for k in a if k not in ("bits", "seconds")] or [0.0])
+    if isinstance(a, list):
+        return max([largest_difference(x, y) for x, y in zip(a, b)] or [0.0])
+    return abs(float(a) - float(b)) if a is not None and b is not None else 0.0
+
+
+def compare_to_reference(results: Mapping[str, Any], reference: str = "as run") -> list[dict[str, Any]]:
+    """One row per setting: same bits as the reference?, and the largest difference."""
+    ref = results[reference]
+    return [{"setting": name, "same bits": r["bits"] == ref["bits"],
+             "largest |difference|": largest_difference(ref, r)} for name, r in results.items()]
+
+
+def main() -> None:
+    probe, kwargs = sys.argv[1], json.loads(sys.argv[2])
+    print(json.dumps(PROBES[probe](**kwargs)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,100 @@
+"""The run cache: hits reuse the run whole, any damage retrains, nothing is ever mixed."""
+
+import pytest
+import torch
+
+from extractive_core import runs
+from extractive_core.datasets import first_hop, second_hop
+from extractive_core.finetune import applied
+from extractive_core.models import LoadedModel
+from extractive_core.params import load_params
+
+from conftest import tiny_model
+
+
+@pytest.fixture
+def lm(tokenizer, tmp_path, monkeypatch):
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setenv("EXTRACTIVE_RUN_CACHE", "1")
+    monkeypatch.setattr(runs, "STATS", runs.CacheStats())
+    return LoadedModel(tiny_model("llama", len(tokenizer)), tokenizer, load_params("toyworld"))
+
+
+def run(lm, seed=0, data=None, **kw):
+    data = data or first_hop(n=6)
+    return runs.cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications},
+                                lr=1e-3, epochs=2, batch_size=4, seed=seed, progress=False, **kw)
+
+
+def entries(lm):
+    return sorted((runs.runs_dir() / lm.params.name).iterdir())
+
+
+def same(a, b):
+    return a.log == b.log and set(a.delta) == set(b.delta) and all(torch.equal(a.delta[n], b.delta[n]) for n in a.delta)
+
+
+def test_second_run_is_a_hit_and_identical(lm):
+    first = run(lm)
+    second = run(lm)
+    assert (runs.STATS.hits, runs.STATS.misses) == (1, 1)
+    assert same(first, second) and len(entries(lm)) == 1
+    assert {p.name for p in entries(lm)[0].iterdir()} == {"run.json", "delta.safetensors"}
+
+
+def test_everything_that_determines_a_run_is_in_its_key(lm):
+    base = run(lm)
+    run(lm, seed=1)
+    run(lm, data=second_hop(n=6))
+    run(lm, layers=[1])
+    with applied(lm.model, base.delta):  # other starting weights, same names
+        run(lm)
+    lm.model.to(torch.bfloat16)
+    run(lm)
+    assert runs.STATS.hits == 0 and len(entries(lm)) == 6
+
+
+@pytest.mark.parametrize("damage", ["flip_byte", "truncate", "delete_delta", "delete_meta", "garbage_meta"])
+def test_a_damaged_entry_is_retrained_never_used(lm, damage):
+    original = run(lm)
+    entry = entries(lm)[0]
+    delta, meta = entry / "delta.safetensors", entry / "run.json"
+    if damage == "flip_byte":
+        data = bytearray(delta.read_bytes())
+        data[-3] ^= 0xFF
+        delta.write_bytes(bytes(data))
+    elif damage == "truncate":
+        delta.write_bytes(delta.read_bytes()[:100])
+    elif damage == "delete_delta":
+        delta.unlink()
+    elif damage == "delete_meta":
+        meta.unlink()
+    else:
+        meta.write_text("{not json")
+    again = run(lm)
+    assert (runs.STATS.hits, runs.STATS.misses) == (0, 2)
+    assert same(original, again)
+    assert run(lm) and runs.STATS.hits == 1  # the retrained entry is whole again
+
+
+def test_a_deleted_entry_is_retrained(lm):
+    import shutil
+
+    run(lm)
+    shutil.rmtree(entries(lm)[0])
+    run(lm)
+    assert (runs.STATS.hits, runs.STATS.misses) == (0, 2)
+
+
+def test_the_cache_can_be_turned_off(lm, monkeypatch):
+    monkeypatch.setenv("EXTRACTIVE_RUN_CACHE", "0")
+    run(lm)
+    run(lm)
+    assert not (runs.runs_dir() / lm.params.name).exists()
+    assert (runs.STATS.hits, runs.STATS.misses) == (0, 0)
+
+
+def test_code_version_follows_the_training_source(monkeypatch):
+    before = runs.code_version()
+    monkeypatch.setattr(runs.inspect, "getsource", lambda module: "changed " + module.__name__)
+    assert runs.code_version() != before
