@@ -92,7 +92,7 @@ def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], lis
         tol = tolerance_for(table, rel)
         committed, fresh = load_json(Path(committed_root) / rel), load_json(fresh_path)
         if rel.stem == MEASUREMENTS:  # the measurements themselves differ by machine; their verdicts must not
-            committed, fresh = committed.get("verdicts"), fresh.get("verdicts")
+            committed, fresh = {"verdicts": committed.get("verdicts")}, {"verdicts": fresh.get("verdicts")}
         found, worst = compare(committed, fresh, tol)
         status = "identical" if worst == 0 and not found else ("within tolerance" if not found else "DIFFERS")
         report.append(f"{str(rel):<45} largest |diff| {worst:.4g} (tolerance {tol:g}): {status}")

@@ -67,3 +67,9 @@ def params_dir(tmp_path, monkeypatch):
 
 def write_params(folder: Path, name: str, **fields) -> None:
     (folder / f"{name}.yaml").write_text(yaml.safe_dump(fields))
+
+
+@pytest.fixture(autouse=True)
+def private_run_cache(tmp_path, monkeypatch):
+    """Tests never write finetuning runs into the user's cache."""
+    monkeypatch.setenv("EXTRACTIVE_RUN_CACHE", str(tmp_path / "run_cache"))

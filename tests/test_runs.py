@@ -15,7 +15,7 @@ from conftest import tiny_model
 @pytest.fixture
 def lm(tokenizer, tmp_path, monkeypatch):
     monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.setenv("EXTRACTIVE_RUN_CACHE", "1")
+    monkeypatch.setenv("EXTRACTIVE_RUN_CACHE", "1")  # the default location, under EXTRACTIVE_CACHE
     monkeypatch.setattr(runs, "STATS", runs.CacheStats())
     return LoadedModel(tiny_model("llama", len(tokenizer)), tokenizer, load_params("toyworld"))
 
