@@ -42,7 +42,7 @@ test: setup
 	$(BIN)/mypy extractive_core
 	$(BIN)/pytest tests --durations=5
 	rm -rf $(FRESH) && mkdir -p $(FRESH)
-	EXTRACTIVE_OUTPUT=$(CURDIR)/$(FRESH) EXTRACTIVE_RUN_CACHE=$(CURDIR)/$(FRESH)/runs EXTRACTIVE_PROGRESS=0 \
+	EXTRACTIVE_OUTPUT=$(CURDIR)/$(FRESH) EXTRACTIVE_RUN_CACHE=$(CURDIR)/$(FRESH)/runs EXTRACTIVE_PROGRESS=0 EXTRACTIVE_PROBE_SETTINGS=0 \
 	  $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=0 $(NOTEBOOKS)
 	rm -rf $(FRESH)/runs
 	$(BIN)/python -m extractive_core.reproduce results $(FRESH)/results

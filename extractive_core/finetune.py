@@ -41,6 +41,9 @@ def trainable_names(
     if trainable not in ("blocks", "all"):
         raise ParameterError(f"trainable must be 'blocks' or 'all', got {trainable!r}")
     if layers is not None:
+        if not (isinstance(layers, (list, tuple, range)) and layers
+                and all(isinstance(i, int) and not isinstance(i, bool) for i in layers)):
+            raise ParameterError(f"layers must be a non-empty list of layer indices, e.g. [12, 13], got {layers!r}")
         bad = [i for i in layers if not 0 <= i < n_layers(model)]
         if bad:
             raise ParameterError(f"layers {bad} out of range 0..{n_layers(model) - 1}")

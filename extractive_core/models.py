@@ -21,7 +21,6 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 
 from .architecture import n_layers
 from .errors import ParameterError, WeightsUnavailableError
-from .numerics import tune_allocator
 from .params import DTYPES, ModelParams, load_params
 from .results import save_json
 
@@ -55,7 +54,6 @@ def set_threads(threads: int | None) -> int:
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ParameterError(f"threads must be a whole number >= 1 (or None), got {threads!r}")
     torch.set_num_threads(threads)
-    tune_allocator()
     return threads
 
 

@@ -9,8 +9,6 @@ them; the reproduction notes in the book say which of them change the committed 
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import os
 import platform
 from importlib import metadata
@@ -69,23 +67,3 @@ def provenance(model: torch.nn.Module | None, seconds: float) -> dict[str, Any]:
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.") if model is not None else None
     return {**environment(model), "dtype": dtype, "seconds": round(seconds, 1),
             "run_cache": {"hits": STATS.hits, "trained": STATS.misses}}
-
-
-def tune_allocator() -> bool:
-    """Keep freed memory in glibc's heap instead of returning it to the system after every
-    step: a training step frees and re-allocates hundreds of MB of gradients, and each
-    fresh page costs a fault. Measured in ``benchmarks/ocr_run.py``. Returns whether it
-    applied (glibc only, and not with ``EXTRACTIVE_TUNE_ALLOCATOR=0``); it changes speed,
-    never values."""
-    path = ctypes.util.find_library("c")
-    if os.environ.get("EXTRACTIVE_TUNE_ALLOCATOR", "1") == "0" or platform.system() != "Linux" or not path:
-        return False
-    try:
-        libc = ctypes.CDLL(path)
-        m_trim_threshold, m_top_pad, m_mmap_threshold = -1, -2, -3
-        ok = libc.mallopt(m_mmap_threshold, 32 << 20) == 1
-        ok &= libc.mallopt(m_trim_threshold, 1 << 34) == 1
-        ok &= libc.mallopt(m_top_pad, 512 << 20) == 1
-        return bool(ok)
-    except (OSError, AttributeError):
-        return False

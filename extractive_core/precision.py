@@ -81,9 +81,10 @@ def compare_precisions(results: Mapping[str, dict[str, Any]], reference: str = "
     for hop in hops:
         seeds = sorted(set(ref[hop]["per_seed"]) & set(cand[hop]["per_seed"]), key=int)
         finals = {d: [results[d][hop]["per_seed"][s]["test_rank"][-1] for s in seeds] for d in (reference, candidate)}
+        facts = {d: [results[d][hop]["per_seed"][s]["train_rank"][-1] for s in seeds] for d in (reference, candidate)}
         seconds = {d: mean(results[d][hop]["per_seed"][s]["seconds"] for s in seeds) for d in (reference, candidate)}
         within = min(finals[reference]) <= mean(finals[candidate]) <= max(finals[reference])
-        table[hop] = {"seeds": seeds, "finals": finals, "paired_difference": [c - r for r, c in
+        table[hop] = {"seeds": seeds, "finals": finals, "fact_finals": facts, "paired_difference": [c - r for r, c in
                       zip(finals[reference], finals[candidate])], "run_seconds": seconds, "within_spread": within}
     faster = all(t["run_seconds"][candidate] < t["run_seconds"][reference] for t in table.values())
     adopt = faster and all(t["within_spread"] for t in table.values())
@@ -92,12 +93,14 @@ def compare_precisions(results: Mapping[str, dict[str, Any]], reference: str = "
 
 
 def precision_table(comparison: dict[str, Any]) -> pd.DataFrame:
-    """One row per hop and dtype: final implication rank per seed, mean, seconds per run."""
+    """One row per hop and dtype: final implication rank per seed, mean and range, the
+    final fact rank, seconds per run."""
     rows = []
     for hop, t in comparison["hops"].items():
         for dtype, finals in t["finals"].items():
             rows.append({"hop": hop, "dtype": dtype,
                          "final implication rank per seed": ", ".join(f"{v:.2f}" for v in finals),
                          "mean": mean(finals), "min-max": f"{min(finals):.2f}-{max(finals):.2f}",
+                         "final fact rank (mean)": mean(t["fact_finals"][dtype]),
                          "seconds per run": t["run_seconds"][dtype]})
     return pd.DataFrame(rows).set_index(["hop", "dtype"])

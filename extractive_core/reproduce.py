@@ -6,8 +6,11 @@ every verdict identical.
 Bit-for-bit agreement holds on machines whose CPUs take the same kernel paths (same thread
 count, same vendor's MKL path, same oneDNN ISA); across CPU vendors it does not, and the
 difference grows through training like a change of seed (measured in the reproduction
-notes). So numbers are compared within ``TOLERANCE`` (mean-rank units; measured, see the
-book) and every categorical verdict (the ``verdicts`` entries) must match exactly.
+notes). So where the fresh results come from the same environment as the committed ones (same CPU
+model, capability, threads, packages and numeric variables, read from their provenance)
+numbers must be identical; elsewhere within the tolerance measured by the reproduction
+notebook (mean-rank units). Every categorical verdict (the ``verdicts`` entries) must match
+exactly, everywhere.
 Provenance (versions, CPU) and timings (keys ending in ``seconds``) are never compared.
 """
 
@@ -75,6 +78,16 @@ def compare(committed: Any, fresh: Any, tolerance: float, path: str = "") -> tup
     return [], 0.0
 
 
+SAME_BITS_KEYS = ("cpu_model", "cpu_capability", "threads", "packages", "variables", "device")
+
+
+def same_environment(committed: Any, fresh: Any) -> bool:
+    """Whether two results were produced where the bits should be identical: same CPU,
+    capability, threads, package versions and numeric variables (their ``provenance``)."""
+    a, b = (r.get("provenance", {}) if isinstance(r, dict) else {} for r in (committed, fresh))
+    return "cpu_model" in a and all(a.get(k) == b.get(k) for k in SAME_BITS_KEYS)
+
+
 def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], list[str]]:
     """Compare every ``<model>/<name>.json`` under two results folders. Returns a report
     line per file and the list of problems."""
@@ -89,13 +102,15 @@ def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], lis
         if not fresh_path.is_file():
             problems.append(f"{rel}: not produced by the fresh run")
             continue
-        tol = tolerance_for(table, rel)
         committed, fresh = load_json(Path(committed_root) / rel), load_json(fresh_path)
+        strict = same_environment(committed, fresh)
+        tol = 0.0 if strict else tolerance_for(table, rel)
         if rel.stem == MEASUREMENTS:  # the measurements themselves differ by machine; their verdicts must not
             committed, fresh = {"verdicts": committed.get("verdicts")}, {"verdicts": fresh.get("verdicts")}
         found, worst = compare(committed, fresh, tol)
         status = "identical" if worst == 0 and not found else ("within tolerance" if not found else "DIFFERS")
-        report.append(f"{str(rel):<45} largest |diff| {worst:.4g} (tolerance {tol:g}): {status}")
+        where = "same environment, bits expected" if strict else "other environment, measured tolerance"
+        report.append(f"{str(rel):<40} largest |diff| {worst:.4g} (tolerance {tol:g}, {where}): {status}")
         problems += [f"{rel}: {p}" for p in found]
     return report, problems
 

@@ -32,7 +32,7 @@ from safetensors.torch import load_file, save_file
 
 from . import architecture, finetune as finetune_module, metrics, precision, tokens
 from .datasets import Split
-from .finetune import FinetuneResult, finetune
+from .finetune import FinetuneResult, finetune, trainable_names
 from .models import LoadedModel, cache_dir
 from .numerics import environment
 from .results import save_json
@@ -145,6 +145,7 @@ def cached_finetune(
 ) -> FinetuneResult:
     """``finetune`` on ``lm``, reusing the cached run when everything that determines it
     matches. ``label`` names the run in the cache messages (e.g. ``"first_hop seed 0"``)."""
+    trainable_names(lm.model, trainable, layers)  # bad layers fail here, before any hashing
     recipe = {"lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed, "trainable": trainable,
               "layers": sorted(layers) if layers is not None else None}
 

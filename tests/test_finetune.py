@@ -60,6 +60,8 @@ def test_layers_restrict_the_update(tokenizer):
         ({"lr": 1e-3, "epochs": 1, "batch_size": 0}, "batch_size must be a whole number >= 1"),
         ({"lr": 1e-3, "epochs": 1, "layers": [7]}, r"layers \[7\] out of range 0..1"),
         ({"lr": 1e-3, "epochs": 1, "trainable": "heads"}, "trainable must be"),
+        ({"lr": 1e-3, "epochs": 1, "layers": 1}, "layers must be a non-empty list"),
+        ({"lr": 1e-3, "epochs": 1, "layers": []}, "layers must be a non-empty list"),
     ],
 )
 def test_bad_finetune_arguments(kwargs, message, tokenizer):
