@@ -48,9 +48,6 @@ class CacheStats:
     misses: int = 0
     seconds_saved: float = 0.0
 
-    def summary(self) -> str:
-        return f"run cache: {self.hits} hit(s), {self.misses} run(s) trained, {self.seconds_saved:.0f} s of training reused"
-
 
 STATS = CacheStats()
 
