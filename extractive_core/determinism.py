@@ -22,6 +22,8 @@ from typing import Any, Callable, Mapping
 
 import torch
 
+from .errors import ParameterError
+
 SETTINGS: dict[str, dict[str, str]] = {
     "as run": {},
     "1 thread": {"EXTRACTIVE_THREADS": "1"},
@@ -40,17 +42,17 @@ def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
 
 
 def ocr_probe(model: str, dtype: str | None, hop: str, seed: int) -> dict[str, Any]:
-    """One finetuning run with the model's recipe (never from the run cache): its rank
-    curves and a hash of its weight change."""
+    """One finetuning run with the model's recipe (``under_settings`` turns the run cache
+    off, so it really trains): its rank curves and a hash of its weight change."""
     from .datasets import two_hop
-    from .finetune import finetune
     from .models import load_model
+    from .ocr import resolve_recipe
+    from .runs import cached_finetune
 
     lm = load_model(model, dtype=dtype)
-    data, recipe = two_hop(hop), lm.params.recipe
-    run = finetune(lm.model, lm.tokenizer, data.facts, {"train": data.facts, "test": data.implications},
-                   lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=seed,
-                   trainable=recipe.trainable, autocast_dtype=lm.params.autocast, progress=False)
+    data = two_hop(hop)
+    run = cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications}, seed=seed,
+                          progress=False, **resolve_recipe(lm, None, None, None))
     return {"train_rank": run.ranks("train"), "test_rank": run.ranks("test"), "bits": tensors_sha256(run.delta),
             "seconds": run.seconds["total"]}
 
@@ -86,6 +88,8 @@ PROBES: dict[str, Callable[..., dict[str, Any]]] = {"ocr": ocr_probe, "pretrain"
 def under_settings(probe: str, settings: Mapping[str, Mapping[str, str]] = SETTINGS, **kwargs: Any) -> dict[str, Any]:
     """Run ``PROBES[probe](**kwargs)`` in a subprocess per setting; results by setting name.
     The run cache is off and the toy checkpoint cache fresh, so every probe really runs."""
+    if probe not in PROBES:
+        raise ParameterError(f"unknown probe {probe!r}; choose from {sorted(PROBES)}")
     out = {}
     for name, variables in settings.items():
         with tempfile.TemporaryDirectory() as scratch:

@@ -150,3 +150,10 @@ def test_nan_loss_stops_training_with_the_fix(tokenizer):
         model.model.layers[0].mlp.down_proj.weight.fill_(math.inf)
     with pytest.raises(TrainingDivergedError, match="loss became nan.*Lower the learning rate"):
         finetune(model, tokenizer, first_hop(n=4).facts, {}, lr=1e-3, epochs=1, progress=False)
+
+
+def test_an_unknown_determinism_probe_is_named():
+    from extractive_core.determinism import under_settings
+
+    with pytest.raises(ParameterError, match=r"unknown probe 'nope'; choose from \['ocr', 'pretrain', 'toy_ocr'\]"):
+        under_settings("nope")
