@@ -11,6 +11,7 @@ import pandas as pd
 
 from .datasets import HOPS, known_facts, two_hop
 from .errors import ParameterError
+from .finetune import FinetuneResult
 from .runs import cached_finetune
 from .metrics import mean_rank
 from .models import LoadedModel
@@ -56,10 +57,7 @@ def run_two_hop_ocr(
         data = two_hop(hop, "F", n=n_people)
         per_seed: dict[str, dict[str, Any]] = {}
         for seed in seeds:
-            run = cached_finetune(
-                lm, data.facts, {"train": data.facts, "test": data.implications}, seed=seed,
-                progress=progress, label=f"{hop} seed {seed}", **recipe,
-            )
+            run = two_hop_run(lm, hop, seed, recipe, n_people=n_people, progress=progress)
             per_seed[str(seed)] = {"train_rank": run.ranks("train"), "test_rank": run.ranks("test"),
                                    "seconds": round(run.seconds["total"], 2)}
         out[hop] = {
@@ -72,6 +70,17 @@ def run_two_hop_ocr(
     out["verdicts"] = {hop: finding(out, hop) for hop in hops}
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
+
+
+def two_hop_run(lm: LoadedModel, hop: str, seed: int, recipe: dict, n_people: int = 20,
+                layers: Sequence[int] | None = None, progress: bool | None = None) -> FinetuneResult:
+    """One (cached) finetuning run on ``hop``'s facts, ranks of facts ("train") and
+    implications ("test") logged; ``recipe`` from ``resolve_recipe``; ``layers`` restricts
+    training to those layers. Analyses reuse the two-hop chapter's runs through this."""
+    data = two_hop(hop, "F", n=n_people)
+    where = f" layers {list(layers)}" if layers else ""
+    return cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications}, seed=seed,
+                           layers=layers, progress=progress, label=f"{hop} seed {seed}{where}", **recipe)
 
 
 def check_hops(hops: object) -> list[str]:
