@@ -213,3 +213,28 @@ def test_bad_input_is_named(tokenizer):
         extractive_scores(model, tokenizer, split, random_delta(model), display="Paris is the capital of")
     with pytest.raises(ParameterError, match="n_counterfactuals"):
         extractive_scores(model, tokenizer, split, random_delta(model), n_counterfactuals=20)
+
+
+def test_exact_upstream_in_the_linear_regime(tokenizer, monkeypatch):
+    """Shrink the counterfactual patch to o + 1e-3 (o' - o) on both sides and take a tiny
+    weight change: upstream's exact patching effects then agree with its linear score."""
+    import extractive_core.exact as exact
+
+    model = tiny_model("llama", len(tokenizer)).double()
+    grid = 2.0 ** -20
+    with torch.no_grad():
+        for p in model.parameters():
+            p.copy_(torch.round(p / grid) * grid)
+    split = first_hop().implications
+    loss_per_prompt(model, prepare(model, tokenizer, split)).mean().backward()
+    delta = {n: -torch.sign(p.grad) * 64 * grid for n, p in model.named_parameters() if n in trainable_names(model)}
+    model.zero_grad()
+    original = exact.partner_outputs
+
+    def nearby(out, prep, c):
+        return out + 1e-3 * (original(out, prep, c) - out)
+
+    monkeypatch.setattr(exact, "partner_outputs", nearby)
+    summary = exact_check(model, tokenizer, split, delta, n_counterfactuals=1, progress=False).summary()
+    assert summary["upstream"]["all"]["r"] > 0.99, summary["upstream"]
+    assert summary["upstream"]["all"]["relative_error"] < 0.1, summary["upstream"]
