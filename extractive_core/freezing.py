@@ -70,6 +70,7 @@ def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: 
                 per_row[row].append({"fact": run.ranks("train")[-1], "implication": run.ranks("test")[-1]})
         out["hops"][hop] = {row: {col: summarise([r[col] for r in rows]) for col in COLUMNS}
                             for row, rows in per_row.items()}
+    out["verdicts"] = {hop: freezing_verdict(out, hop) for hop in hops if hop in CLAIMS}
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 
@@ -124,17 +125,31 @@ def freezing_table(results: dict[str, Any]):
     return pd.DataFrame(data).loc[list(ROWS)]
 
 
+CLAIMS = {"first_hop": "Early", "second_hop": "Late"}  # the block whose update each hop's OCR needs
+
+
+def freezing_verdict(results: dict[str, Any], hop: str) -> str:
+    """``separated`` when every seed with the claimed block frozen after training has a worse
+    implication rank than every seed of the None row and of the other block's row, else
+    ``overlap``."""
+    rows, frozen = results["hops"][hop], CLAIMS[hop]
+    other = "Late" if frozen == "Early" else "Early"
+    hit = rows[frozen]["implication"]
+    return "separated" if hit["min"] > max(rows["None"]["implication"]["max"], rows[other]["implication"]["max"]) \
+        else "overlap"
+
+
 def freezing_findings(results: dict[str, Any]) -> list[str]:
     """The paper's two claims, checked on this run: freezing the early layers after
     training should hurt first-hop implications, freezing the late layers second-hop."""
     lines = []
-    for hop, frozen in (("first_hop", "Early"), ("second_hop", "Late")):
+    for hop, frozen in CLAIMS.items():
         if hop not in results["hops"]:
             continue
         rows = results["hops"][hop]
         base, hit = rows["None"]["implication"], rows[frozen]["implication"]
         other = rows["Late" if frozen == "Early" else "Early"]["implication"]
-        separated = hit["min"] > max(base["max"], other["max"])
+        separated = freezing_verdict(results, hop) == "separated"
         lines.append(
             f"**{hop.replace('_', '-')}**: implication rank {base['mean']:.2f} with the whole update; "
             f"{hit['mean']:.2f} with the {frozen.lower()} layers frozen after training, "
@@ -144,4 +159,22 @@ def freezing_findings(results: dict[str, Any]) -> list[str]:
                if separated else
                "The seed ranges overlap: this run does not show that this hop's OCR needs the "
                + frozen.lower() + " layers' update."))
+    return lines
+
+
+def band_findings(results: dict[str, Any]) -> list[str]:
+    """Per lr and hop: the band with the lowest and the highest final implication rank,
+    with their intervals, and the rank before finetuning."""
+    lines = []
+    for lr, per_hop in results["lrs"].items():
+        for hop, bands in per_hop.items():
+            best = min(bands, key=lambda b: b["implication"]["mean"])
+            worst = max(bands, key=lambda b: b["implication"]["mean"])
+
+            def show(b: dict) -> str:
+                lo, hi = b["implication"]["ci95"]
+                return f"layers {b['start']}-{b['start'] + results['width'] - 1}: {b['implication']['mean']:.2f} [{lo:.2f}, {hi:.2f}]"
+
+            lines.append(f"**lr {lr}, {hop.replace('_', '-')}** (implication rank {bands[0]['implication_before']:.2f} "
+                         f"before finetuning): best with {show(best)}; worst with {show(worst)}.")
     return lines

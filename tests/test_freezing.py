@@ -43,6 +43,7 @@ def test_freezing_table_rows(lm):
     assert rows["Early (pre)"]["implication"]["values"][1] == pytest.approx(run.ranks("test")[-1], abs=1e-4)
     assert rows["None"]["fact"]["mean"] < rows["All"]["fact"]["mean"]  # the update taught the facts
     assert list(freezing_table(results).index)[-1] == "Late (pre)"
+    assert set(results["verdicts"]) == {"first_hop"}
 
 
 def test_band_starts():
@@ -69,3 +70,14 @@ def test_band_map_shape(lm):
     entry = bands["lrs"]["0.003"]["second_hop"]
     assert [b["start"] for b in entry] == bands["starts"]
     assert all(0 <= b["implication"]["mean"] <= 19 for b in entry)
+
+
+def test_freezing_verdict_needs_every_seed_separated():
+    from extractive_core.freezing import freezing_verdict
+
+    def rows(early_min):
+        cell = lambda lo, hi: {"implication": {"min": lo, "max": hi, "mean": (lo + hi) / 2}}  # noqa: E731
+        return {"hops": {"first_hop": {"None": cell(1.0, 2.0), "Late": cell(1.5, 3.0), "Early": cell(early_min, 9.0)}}}
+
+    assert freezing_verdict(rows(8.0), "first_hop") == "separated"
+    assert freezing_verdict(rows(2.5), "first_hop") == "overlap"
