@@ -31,3 +31,11 @@ def test_options_have_distinct_first_tokens(gemma, hop):
 def test_knows_the_pretraining_hop(gemma, hop):
     """The second step of each chain must be known for OCR to be possible at all."""
     assert mean_rank(gemma.model, gemma.tokenizer, known_facts(hop)) < 2.0
+
+
+def test_daxwug_options_have_distinct_first_tokens(gemma):
+    from extractive_core.daxwug import daxwug
+
+    d = daxwug()
+    for split in (d.test_facts, d.test_implications, d.right_facts):
+        assert len(set(option_token_ids(gemma.tokenizer, split.options))) == 20
