@@ -19,8 +19,8 @@ import torch
 from extractive_core import load_model, two_hop
 from extractive_core.alignment import positions
 from extractive_core.components import geometry
-from extractive_core.extractive import (Prepared, extractive_scores, frozen, old_outputs_on, prepare,
-                                       scores_memory_bytes, trace)
+from extractive_core.extractive import (Prepared, extractive_scores, frozen, old_outputs_on, scores_memory_bytes,
+                                       trace)
 from extractive_core.finetune import applied
 from extractive_core.ocr import resolve_recipe, two_hop_run
 
@@ -37,9 +37,8 @@ def per_pair(model, prep: Prepared, delta, n_pairs: int) -> tuple[dict, int]:
     the new weights, the counterfactual's forward, and the old modules on the new inputs."""
     al = prep.alignment
     n_cf = al.counterfactuals.shape[1]
-    out = {k: {c: torch.zeros(len(al.lengths), al.columns.shape[1], *shape) for c, shape in s.items()}
-           for k, s in {"upstream": {"mlp": (geometry(model).n_layers,),
-                                     "heads": (geometry(model).n_layers, geometry(model).n_heads)}}.items()}
+    geo, shape = geometry(model), tuple(al.columns.shape)
+    out = {"upstream": {"mlp": torch.zeros(*shape, geo.n_layers), "heads": torch.zeros(*shape, geo.n_layers, geo.n_heads)}}
     done = 0
     with frozen(model):
         for i in range(len(al.lengths)):
@@ -92,7 +91,7 @@ def main() -> None:
     scores = extractive_scores(lm.model, lm.tokenizer, split, delta, n_counterfactuals=10)
     batched = time.perf_counter() - start
     peak = rss_mib("VmHWM") - before
-    prep = prepare(lm.model, lm.tokenizer, split, None, 10)
+    prep = scores.prepared
     start = time.perf_counter()
     loop, n_pairs = per_pair(lm.model, prep, delta, args.pairs)
     looped = (time.perf_counter() - start) * 200 / n_pairs

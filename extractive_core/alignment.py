@@ -69,6 +69,20 @@ class Alignment:
         """(batch, seq) True on real tokens."""
         return self.columns >= 0
 
+    def partners(self, out: torch.Tensor, c: int) -> torch.Tensor:
+        """(batch, seq, ...) outputs -> each prompt's ``c``-th counterfactual's outputs at
+        the partner positions, same shape."""
+        cf, partner = self.counterfactuals.to(out.device), self.partner.to(out.device)
+        return out[cf[:, c, None], partner[:, c]]
+
+    def counterfactual_mean(self, out: torch.Tensor, n: int | None = None) -> torch.Tensor:
+        """The mean of ``partners`` over each prompt's first ``n`` (default all) counterfactuals."""
+        n = self.counterfactuals.shape[1] if n is None else n
+        total = torch.zeros_like(out)
+        for c in range(n):
+            total += self.partners(out, c)
+        return total / n
+
     def to_display(self, per_token: torch.Tensor) -> torch.Tensor:
         """(batch, seq, ...) per-token scores -> (display tokens, ...): summed into their
         display columns, averaged over prompts."""

@@ -27,7 +27,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .components import Patch, capturing_inputs, component_delta, component_names, parse, recording, run_blocks
 from .datasets import Split
 from .errors import ParameterError
-from .extractive import Prepared, Scores, check_delta, extractive_scores, frozen, loss_per_prompt, prepare
+from .extractive import Prepared, Scores, check_delta, extractive_scores, frozen, loss_per_prompt
 from .finetune import Delta, applied
 from .models import show_progress
 
@@ -59,12 +59,6 @@ def patched_loss(model: PreTrainedModel, prep: Prepared, base: Pass, layer: int,
 
 def output_of(base: Pass, layer: int, head: int | None) -> torch.Tensor:
     return base.mlp[layer] if head is None else base.heads[layer][..., head, :]
-
-
-def partner_outputs(out: torch.Tensor, prep: Prepared, c: int) -> torch.Tensor:
-    """Each prompt's ``c``-th counterfactual's output at the partner positions."""
-    cf, partner = prep.alignment.counterfactuals.to(out.device), prep.alignment.partner.to(out.device)
-    return out[cf[:, c, None], partner[:, c]]
 
 
 @dataclass
@@ -117,12 +111,12 @@ def exact_check(
     check_delta(model, delta)
     names = component_names(model) if components is None else [n for n in components]
     parsed = [parse(model, n) for n in names]
-    prep = prepare(model, tokenizer, split, display, max(n_counterfactuals, 1))
     if scores is None:
         scores = extractive_scores(model, tokenizer, split, delta, display=display, n_counterfactuals=n_counterfactuals)
-    if scores.alignment.counterfactuals.shape[1] < n_counterfactuals:
+    prep = scores.prepared
+    if prep.alignment.counterfactuals.shape[1] < n_counterfactuals:
         raise ParameterError("the scores were computed with fewer counterfactuals than the exact check asks for")
-    linear = linear_totals(scores, parsed, prep, n_counterfactuals, model)
+    linear = linear_totals(scores, parsed, n_counterfactuals)
     exact: dict[str, list[float]] = {"upstream": [], "upstream_own": [], "informative": [], "downstream": []}
     bar = tqdm(total=2 * len(names), desc="exact check", disable=not show_progress(progress), mininterval=1.0)
     with frozen(model):
@@ -132,8 +126,7 @@ def exact_check(
         for name, (layer, head) in zip(names, parsed):
             with applied(model, component_delta(model, delta, name)):
                 exact["informative"].append(-float(patched_loss(model, prep, old, layer).mean() - r_old))
-            tilde = scores.extras["tilde_mlp" if head is None else "tilde_heads"][:, :, layer]
-            tilde = tilde if head is None else tilde[..., head, :]
+            tilde = component_slice(scores.extras, "tilde", layer, head)
             exact["downstream"].append(-float(patched_loss(model, prep, old, layer, {(layer, head): tilde}).mean() - r_old))
             old_patch_effect.append(_patch_effect(model, prep, old, layer, head, n_counterfactuals))
             bar.update()
@@ -158,28 +151,32 @@ def _patch_effect(model: PreTrainedModel, prep: Prepared, base: Pass, layer: int
     reference = base.loss if reference is None else reference
     total = 0.0
     for c in range(n_cf):
-        swap = partner_outputs(outputs, prep, c)
+        swap = prep.alignment.partners(outputs, c)
         total += float((patched_loss(model, prep, base, layer, {(layer, head): swap}) - reference).mean())
     return total / n_cf
 
 
-def linear_totals(scores: Scores, parsed: list[tuple[int, int | None]], prep: Prepared, n_cf: int,
-                  model: PreTrainedModel) -> dict[str, np.ndarray]:
+def component_slice(stacked: dict[str, torch.Tensor], name: str, layer: int, head: int | None) -> torch.Tensor:
+    """One component's part of a stacked extra of ``Scores`` (e.g. ``name="tilde"``):
+    (batch, seq, d) for an MLP, (batch, seq, d_head) for a head."""
+    if head is None:
+        return stacked[f"{name}_mlp"][:, :, layer]
+    return stacked[f"{name}_heads"][:, :, layer, head]
+
+
+def linear_totals(scores: Scores, parsed: list[tuple[int, int | None]], n_cf: int) -> dict[str, np.ndarray]:
     """The linear scores per component summed over tokens, upstream over the same first
     ``n_cf`` counterfactuals the exact check patches with."""
     out: dict[str, np.ndarray] = {}
     for kind in ("informative", "downstream"):
         t = scores.totals(kind)
         out[kind] = np.array([float(t["mlp"][l] if h is None else t["heads"][l, h]) for l, h in parsed])
-    up = scores.extras
+    prep = scores.prepared
     values = []
     for layer, head in parsed:
-        key = "mlp" if head is None else "heads"
-        o = up[f"old_{key}"][:, :, layer]
-        dg = up[f"dgrad_{key}"][:, :, layer]
-        if head is not None:
-            o, dg = o[..., head, :], dg[..., head, :]
-        mean_cf = sum(partner_outputs(o, prep, c) for c in range(n_cf)) / n_cf
+        o = component_slice(scores.extras, "old", layer, head)
+        dg = component_slice(scores.extras, "dgrad", layer, head)
+        mean_cf = prep.alignment.counterfactual_mean(o, n_cf)
         per = (dg * (o - mean_cf)).sum(-1) * prep.alignment.mask.to(o.device)
         values.append(float(per.sum(1).mean()))
     out["upstream"] = out["upstream_own"] = np.array(values)

@@ -32,7 +32,7 @@ from .architecture import decoder, lm_logits
 from .components import (MLP_MAPS, Geometry, attn_module, capturing_inputs, geometry, head_rows, linear,
                          mlp_module, param_name, recording)
 from .datasets import Split
-from .errors import ParameterError
+from .errors import ParameterError, TrainingDivergedError
 from .finetune import Delta, applied
 from .metrics import correct_index, mean_logit_loss
 from .tokens import Batch, collate, option_token_ids
@@ -74,6 +74,9 @@ def loss_per_prompt(model: PreTrainedModel, prep: Prepared, hidden: torch.Tensor
     rows = torch.arange(len(prep.correct), device=hidden.device)
     logits = lm_logits(model, hidden[rows, prep.batch.answer_pos], prep.option_ids)
     logits = logits.to(torch.promote_types(logits.dtype, torch.float32))
+    if not torch.isfinite(logits).all():
+        raise TrainingDivergedError("the model gives non-finite logits on the scored prompts: its weights (or the "
+                                    "delta applied to them) diverged; scores of such a run would mean nothing")
     return mean_logit_loss(logits, prep.correct)
 
 
@@ -197,16 +200,6 @@ def old_outputs_on(model: PreTrainedModel, inputs: dict[str, list]) -> tuple[tor
     return torch.stack(mlps, 2), torch.stack(heads, 2)
 
 
-def counterfactual_mean(out: torch.Tensor, alignment: Alignment) -> torch.Tensor:
-    """(batch, seq, ...) -> the mean over each prompt's counterfactuals of their outputs at
-    the partner positions, same shape."""
-    cf, partner = alignment.counterfactuals.to(out.device), alignment.partner.to(out.device)
-    total = torch.zeros_like(out)
-    for c in range(cf.shape[1]):
-        total += out[cf[:, c, None], partner[:, c]]
-    return total / cf.shape[1]
-
-
 @dataclass
 class Scores:
     """Extractive scores of one delta on one split. ``per_token[kind]["mlp"]`` is
@@ -215,14 +208,14 @@ class Scores:
 
     display_tokens: list[str]
     per_token: dict[str, dict[str, torch.Tensor]]
-    alignment: Alignment
+    prepared: Prepared
     loss_old: torch.Tensor
     loss_new: torch.Tensor
     extras: dict[str, torch.Tensor] = field(default_factory=dict)
 
     @property
     def display(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {k: {c: self.alignment.to_display(t) for c, t in v.items()} for k, v in self.per_token.items()}
+        return {k: {c: self.prepared.alignment.to_display(t) for c, t in v.items()} for k, v in self.per_token.items()}
 
     def totals(self, kind: str) -> dict[str, torch.Tensor]:
         """Per component, summed over tokens and averaged over prompts: ``mlp`` (layer,),
@@ -262,11 +255,11 @@ def extractive_scores(
                                          ("heads", old.heads, old.heads_grad, new.heads_grad, tilde_heads)):
         o, g_old, g_new, tilde = (t.to(info.mlp.dtype) for t in (o, g_old, g_new, tilde))
         extras[f"old_{comp}"], extras[f"dgrad_{comp}"] = o, g_old - g_new
-        contrast = o - counterfactual_mean(o, prep.alignment)
+        contrast = o - prep.alignment.counterfactual_mean(o)
         per_token["upstream"][comp] = keep((extras[f"dgrad_{comp}"] * contrast).sum(-1))
         per_token["downstream"][comp] = keep((g_old * (o - tilde)).sum(-1))
     per_token["informative"] = {"mlp": keep(-info.mlp), "heads": keep(-info.heads)}
-    return Scores(prep.alignment.display_tokens, per_token, prep.alignment, old.loss, new.loss, extras)
+    return Scores(prep.alignment.display_tokens, per_token, prep, old.loss, new.loss, extras)
 
 
 def check_delta(model: PreTrainedModel, delta: Delta) -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from conftest import ARCHITECTURES, tiny_model
-from extractive_core.alignment import AlignmentError, align, positions
+from extractive_core.alignment import Alignment, AlignmentError, align, positions
 from extractive_core.components import component_delta, component_names, geometry, param_name, parse
 from extractive_core.datasets import first_hop, second_hop
 from extractive_core.errors import ParameterError
@@ -148,18 +148,25 @@ def test_display_columns_keep_totals(tokenizer):
         assert torch.allclose(comps["heads"].sum(0), totals["heads"], atol=1e-6)
 
 
-def test_exact_check_in_the_linear_regime(tokenizer):
-    """A weight change of a few 2^-20 along the gradient's sign, in float64 on a grid that
-    float32 holds exactly: the loss is linear in it, so linear and exact agree."""
-    model = tiny_model("gemma3_text", len(tokenizer)).double()
+def linear_regime(model_type, tokenizer, steps):
+    """A float64 tiny model on a 2^-20 weight grid (so float32 arithmetic in ``applied`` is
+    exact) and a delta of ``steps`` grid steps against the gradient's sign."""
+    model = tiny_model(model_type, len(tokenizer)).double()
     grid = 2.0 ** -20
     with torch.no_grad():
         for p in model.parameters():
             p.copy_(torch.round(p / grid) * grid)
     split = first_hop().implications
     loss_per_prompt(model, prepare(model, tokenizer, split)).mean().backward()
-    delta = {n: -torch.sign(p.grad) * 4 * grid for n, p in model.named_parameters() if n in trainable_names(model)}
+    delta = {n: -torch.sign(p.grad) * steps * grid for n, p in model.named_parameters() if n in trainable_names(model)}
     model.zero_grad()
+    return model, split, delta
+
+
+def test_exact_check_in_the_linear_regime(tokenizer):
+    """A weight change of a few 2^-20 along the gradient's sign, in float64 on a grid that
+    float32 holds exactly: the loss is linear in it, so linear and exact agree."""
+    model, split, delta = linear_regime("gemma3_text", tokenizer, steps=4)
     summary = exact_check(model, tokenizer, split, delta, n_counterfactuals=1, progress=False).summary()
     for kind in ("informative", "downstream"):
         assert summary[kind]["all"]["r"] > 0.9999, summary[kind]
@@ -218,23 +225,39 @@ def test_bad_input_is_named(tokenizer):
 def test_exact_upstream_in_the_linear_regime(tokenizer, monkeypatch):
     """Shrink the counterfactual patch to o + 1e-3 (o' - o) on both sides and take a tiny
     weight change: upstream's exact patching effects then agree with its linear score."""
-    import extractive_core.exact as exact
+    model, split, delta = linear_regime("llama", tokenizer, steps=64)
+    original = Alignment.partners
 
-    model = tiny_model("llama", len(tokenizer)).double()
-    grid = 2.0 ** -20
-    with torch.no_grad():
-        for p in model.parameters():
-            p.copy_(torch.round(p / grid) * grid)
-    split = first_hop().implications
-    loss_per_prompt(model, prepare(model, tokenizer, split)).mean().backward()
-    delta = {n: -torch.sign(p.grad) * 64 * grid for n, p in model.named_parameters() if n in trainable_names(model)}
-    model.zero_grad()
-    original = exact.partner_outputs
+    def nearby(self, out, c):
+        return out + 1e-3 * (original(self, out, c) - out)
 
-    def nearby(out, prep, c):
-        return out + 1e-3 * (original(out, prep, c) - out)
-
-    monkeypatch.setattr(exact, "partner_outputs", nearby)
+    monkeypatch.setattr(Alignment, "partners", nearby)
     summary = exact_check(model, tokenizer, split, delta, n_counterfactuals=1, progress=False).summary()
     assert summary["upstream"]["all"]["r"] > 0.99, summary["upstream"]
     assert summary["upstream"]["all"]["relative_error"] < 0.1, summary["upstream"]
+
+
+def test_diverged_weights_fail_loudly(tokenizer):
+    """A delta that makes the logits non-finite stops the scores instead of mapping NaNs."""
+    from extractive_core.errors import TrainingDivergedError
+
+    model = tiny_model("llama", len(tokenizer))
+    delta = random_delta(model)
+    delta["model.layers.1.mlp.down_proj.weight"] = torch.full_like(delta["model.layers.1.mlp.down_proj.weight"], float("inf"))
+    with pytest.raises(TrainingDivergedError, match="non-finite"):
+        extractive_scores(model, tokenizer, first_hop().implications, delta, n_counterfactuals=2)
+
+
+def test_a_degenerate_check_never_holds():
+    """Constant logits give zero scores and zero exact changes: no correlation, no verdict of 'holds'."""
+    import math
+
+    import numpy as np
+
+    from extractive_core.exact import agreement
+    from extractive_core.extractive_maps import linearisation_verdict
+
+    a = agreement(np.zeros(6), np.zeros(6))
+    assert math.isnan(a["r"]) and math.isnan(a["relative_error"])
+    assert linearisation_verdict(a["r"], a["relative_error"]) == "breaks"
+    assert linearisation_verdict(0.95, 0.2) == "holds" and linearisation_verdict(0.6, 0.9) == "rough"
