@@ -109,6 +109,8 @@ def exact_check(
     ``n_counterfactuals`` counterfactuals of each prompt (its linear value too, so both sides
     see the same pairs). ``scores``: this delta's ``extractive_scores``, if already computed."""
     check_delta(model, delta)
+    if isinstance(n_counterfactuals, bool) or not isinstance(n_counterfactuals, int) or n_counterfactuals < 1:
+        raise ParameterError(f"n_counterfactuals must be a whole number >= 1, got {n_counterfactuals!r}")
     names = component_names(model) if components is None else [n for n in components]
     parsed = [parse(model, n) for n in names]
     if scores is None:

@@ -10,6 +10,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .datasets import HOPS, two_hop
+from .errors import ParameterError
 from .exact import exact_check
 from .extractive import KINDS, extractive_scores
 from .models import LoadedModel
@@ -32,6 +33,8 @@ def run_extractive_scores(
     layer (mean over seeds), per-layer totals per seed and their rank stability, and the
     linear-vs-exact check on ``exact_seed`` (None skips it)."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
+    if exact_seed is not None and exact_seed not in seeds:
+        raise ParameterError(f"exact_seed {exact_seed!r} is not one of the seeds {seeds}; pick one of them, or None to skip")
     recipe = resolve_recipe(lm, None, None, None)
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "n_counterfactuals": n_counterfactuals,

@@ -89,6 +89,8 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
     """Train only layers ``start .. start + width - 1`` (default width: the late block's) for
     each start; per lr, hop and start, the final fact and implication ranks over seeds."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
+    if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not lrs:
+        raise ParameterError(f"lrs must be a non-empty list of learning rates (None: the recipe's), got {lrs!r}")
     total = n_layers(lm.model)
     width = len(layer_split(lm)[1]) if width is None else width
     starts = band_starts(total, width, stride)

@@ -261,3 +261,18 @@ def test_a_degenerate_check_never_holds():
     assert math.isnan(a["r"]) and math.isnan(a["relative_error"])
     assert linearisation_verdict(a["r"], a["relative_error"]) == "breaks"
     assert linearisation_verdict(0.95, 0.2) == "holds" and linearisation_verdict(0.6, 0.9) == "rough"
+
+
+def test_exact_check_and_chapter_arguments(tokenizer):
+    from dataclasses import replace
+
+    from extractive_core.extractive_maps import run_extractive_scores
+    from extractive_core.models import LoadedModel
+    from extractive_core.params import load_params
+
+    model = tiny_model("llama", len(tokenizer))
+    with pytest.raises(ParameterError, match="n_counterfactuals"):
+        exact_check(model, tokenizer, first_hop().implications, random_delta(model), n_counterfactuals=0)
+    lm = LoadedModel(model, tokenizer, replace(load_params("toyworld"), name="tiny"))
+    with pytest.raises(ParameterError, match="exact_seed"):
+        run_extractive_scores(lm, seeds=[0, 1], exact_seed=5)

@@ -81,3 +81,9 @@ def test_freezing_verdict_needs_every_seed_separated():
 
     assert freezing_verdict(rows(8.0), "first_hop") == "separated"
     assert freezing_verdict(rows(2.5), "first_hop") == "overlap"
+
+
+def test_band_map_needs_learning_rates(lm):
+    for bad in ([], 1e-4, "1e-4"):
+        with pytest.raises(ParameterError, match="lrs must be"):
+            run_band_map(lm, bad)
