@@ -73,7 +73,7 @@ def pretrain_probe(steps: int, seed: int) -> dict[str, Any]:
 
 def toy_ocr_probe(mode: str, seed: int) -> dict[str, Any]:
     """A whole toy-world experiment: pretrain (in a fresh cache) and finetune both hops."""
-    from .ordering import run_pretraining_order
+    from .pretraining_order import run_pretraining_order
 
     res = run_pretraining_order(modes=[mode], seeds=[seed], progress=False)
     s = res["modes"][mode]["per_seed"][0]

@@ -200,24 +200,32 @@ def timed(seconds: dict[str, float], key: str) -> Iterator[None]:
 
 
 @contextmanager
-def applied(model: PreTrainedModel, delta: Delta, scale: float = 1.0) -> Iterator[PreTrainedModel]:
-    """Temporarily add ``scale * delta`` to ``model``'s weights (restored exactly on exit).
+def applied(model: PreTrainedModel, *deltas: Delta, scale: float = 1.0) -> Iterator[PreTrainedModel]:
+    """Temporarily add ``scale * (delta_1 + delta_2 + ...)`` to ``model``'s weights (restored
+    exactly on exit, from one saved copy of the changed weights).
 
-    The sum is taken in float32 and rounded once to the model's dtype, so a bf16 model
-    with its run's delta applied holds exactly the weights it was evaluated with in training.
+    The sum is taken in float32, in the order given, and rounded once to the model's dtype,
+    so a bf16 model with its run's delta applied holds exactly the weights it was evaluated
+    with in training; several deltas stack phases of training or make a graft.
     """
     params = dict(model.named_parameters())
-    unknown = set(delta) - set(params)
-    if unknown:
-        raise ParameterError(f"delta names parameters the model lacks: {sorted(unknown)[:3]}; "
-                             "was it computed on another model?")
-    wrong = [n for n, d in delta.items() if d.shape != params[n].shape]
-    if wrong:
-        raise ParameterError(f"delta shapes differ from the model's for {wrong[:3]}: computed on another model?")
-    saved = {n: params[n].detach().clone() for n in delta}
+    for delta in deltas:
+        unknown = set(delta) - set(params)
+        if unknown:
+            raise ParameterError(f"delta names parameters the model lacks: {sorted(unknown)[:3]}; "
+                                 "was it computed on another model?")
+        wrong = [n for n, d in delta.items() if d.shape != params[n].shape]
+        if wrong:
+            raise ParameterError(f"delta shapes differ from the model's for {wrong[:3]}: computed on another model?")
+    names = list(dict.fromkeys(n for delta in deltas for n in delta))
+    saved = {n: params[n].detach().clone() for n in names}
     with torch.no_grad():
-        for n, d in delta.items():
-            params[n].copy_(params[n].float() + scale * d.to(params[n].device, torch.float32))
+        for n in names:
+            total = params[n].float()
+            for delta in deltas:
+                if n in delta:
+                    total = total + scale * delta[n].to(params[n].device, torch.float32)
+            params[n].copy_(total)
     try:
         yield model
     finally:

@@ -65,6 +65,7 @@ class ModelParams:
     autocast: str | None = None
     late_start: int | None = None
     recipe: Recipe = field(default_factory=Recipe)
+    continued_training: dict[str, Any] = field(default_factory=dict)
 
 
 def known_models() -> list[str]:
@@ -75,6 +76,9 @@ def known_models() -> list[str]:
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 DTYPES = ("float32", "bfloat16", "float16")
 REQUIRED = {"hub": "hub_id", "gguf_package": "package", "toyworld": "toyworld"}
+# The continued-training setting of the pretraining-mechanism chapters (``continued_training``);
+# each key left out takes the recipe's value (first_layer: 0, every block; n_people: 100).
+CONTINUED_KEYS = ("lr", "first_layer", "epochs", "n_people")
 
 
 def check_name(name: object) -> str:
@@ -117,6 +121,11 @@ def load_params(name: str) -> ModelParams:
     late = raw.get("late_start")
     if late is not None and (isinstance(late, bool) or not isinstance(late, int) or late < 1):
         raise ParameterError(f"{path}: late_start must be a whole number >= 1 (the first late layer), got {late!r}")
+    continued = raw.get("continued_training") or {}
+    if not isinstance(continued, dict) or set(continued) - set(CONTINUED_KEYS):
+        raise ParameterError(f"{path}: continued_training must be a mapping with keys among {list(CONTINUED_KEYS)}, "
+                             f"got {continued!r}")
+    raw["continued_training"] = continued  # values are checked where they are used (continued_training.setting)
     recipe = raw.get("recipe") or {}
     if not isinstance(recipe, dict) or set(recipe) - {f.name for f in fields(Recipe)}:
         raise ParameterError(f"{path}: recipe must be a mapping with keys {[f.name for f in fields(Recipe)]}, "

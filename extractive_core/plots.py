@@ -42,7 +42,7 @@ MODE_COLORS = {"facts_first": "tab:green", "impl_first": "tab:purple",
                "impl_first_strict": "tab:red", "no_impl": "tab:grey"}
 
 
-def plot_ordering(results: dict[str, Any], chance: float = 9.5) -> plt.Figure:
+def plot_pretraining_order(results: dict[str, Any], chance: float = 9.5) -> plt.Figure:
     """Implication rank vs finetuning epoch per corpus mode: mean over pretraining seeds
     (line) and their min-max spread (band)."""
     import numpy as np

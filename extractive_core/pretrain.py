@@ -17,6 +17,7 @@ from tqdm import tqdm
 from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, PreTrainedTokenizerBase, PreTrainedTokenizerFast
 
 from .datasets import dataset_texts
+from .daxwug import daxwug_texts
 from .errors import ParameterError
 from .models import cache_dir, save_checkpoint, show_progress
 from .params import ModelParams
@@ -27,8 +28,10 @@ from .toyworld import ToyConfig, ToyCorpus
 
 
 def toy_tokenizer(corpus: ToyCorpus) -> PreTrainedTokenizerFast:
-    """Word tokenizer over the corpus and the two-hop datasets (held-out names reuse known words)."""
-    return word_tokenizer(words_of(corpus.texts() + dataset_texts()))
+    """Word tokenizer over the corpus, the two-hop datasets (held-out names reuse known words)
+    and the daxwug relations (their words never occur in pretraining, so continued training
+    on them starts from untrained embeddings, like a new word in a real LM)."""
+    return word_tokenizer(words_of(corpus.texts() + dataset_texts() + daxwug_texts()))
 
 
 def toy_model(config: ToyConfig, vocab_size: int) -> PreTrainedModel:

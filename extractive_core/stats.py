@@ -49,3 +49,29 @@ def mean_pairwise_spearman(rows: Sequence[Sequence[float]]) -> float:
     """Mean Spearman correlation over all pairs of rows (e.g. seeds' per-layer totals)."""
     pairs = [spearman(rows[i], rows[j]) for i in range(len(rows)) for j in range(i + 1, len(rows))]
     return float(np.nanmean(pairs)) if pairs else float("nan")
+
+
+def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
+    """``a - b`` seed by seed (the two conditions share seeds): the differences, their mean
+    and a t-interval of the mean (``level``; none with fewer than 2 seeds)."""
+    from scipy import stats as scipy_stats
+
+    x, y = np.asarray([float(v) for v in a]), np.asarray([float(v) for v in b])
+    if x.shape != y.shape or x.size == 0:
+        raise ValueError(f"paired values need the same non-zero number of seeds, got {x.size} and {y.size}")
+    d = x - y
+    out = {"differences": d.round(4).tolist(), "mean": float(d.mean()), "n": int(d.size)}
+    if d.size < 2:
+        return {**out, "ci95": [float(d.mean())] * 2, "interval": "none (1 seed)"}
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
+    return {**out, "ci95": [float(d.mean()) - half, float(d.mean()) + half],
+            "interval": f"{level:.0%} t-interval of the paired mean difference"}
+
+
+def direction(difference: dict) -> str:
+    """``lower`` when the interval of a paired difference lies below 0, ``higher`` above,
+    else ``no separation`` (with a single seed, never separated)."""
+    lo, hi = difference["ci95"]
+    if difference["n"] < 2:
+        return "no separation"
+    return "lower" if hi < 0 else "higher" if lo > 0 else "no separation"

@@ -144,7 +144,7 @@ def test_fact_only_people_are_exactly_those_without_implications(corpus):
 
 @pytest.mark.parametrize("modes, message", [("[]", "modes must be a non-empty list"), (["sideways"], "mode must be one of")])
 def test_pretraining_order_rejects_bad_modes(modes, message):
-    from extractive_core.ordering import run_pretraining_order
+    from extractive_core.pretraining_order import run_pretraining_order
 
     with pytest.raises(ParameterError, match=message):
         run_pretraining_order(modes=modes, seeds=[0])

@@ -1,6 +1,8 @@
-"""Does the order of facts and implications in pretraining decide whether a model can
-later generalise from finetuned facts? Pretrain toy models in each corpus mode and seed,
-then run two-hop OCR on held-out people."""
+"""Pretraining order in the toy world (from scratch): does the order of facts and
+implications in a *pretraining corpus* decide whether a model can later generalise from
+finetuned facts? Pretrain toy models in each corpus mode and seed, then run two-hop OCR on
+held-out people. Not to be confused with ``data_ordering``, the paper's experiment 4, which
+orders *continued training* of an already pretrained model on the daxwug relations."""
 
 from __future__ import annotations
 
@@ -90,7 +92,7 @@ COMPARISON_TEXT = {"better": "every `facts_first` seed is better than every seed
                    "overlap": "`facts_first` is not separated (the seed ranges overlap) from `{}`"}
 
 
-def ordering_verdict(results: dict[str, Any]) -> str:
+def pretraining_order_verdict(results: dict[str, Any]) -> str:
     """Markdown sentences comparing the modes, read off the runs (with seed spread)."""
     modes = results["modes"]
     lines = []

@@ -1,0 +1,126 @@
+"""Continued training of a pretrained model on the daxwug relations, in phases: the shared
+machinery of the paper's pretraining-mechanism experiments (``data_ordering``, experiment 4;
+``grafting``, experiments 5 and 6).
+
+A phase is one finetuning run (``runs.cached_finetune``) that starts where the previous
+phase ended: the earlier phases' deltas are applied, in order, while it trains, and each
+phase returns its own delta (relative to its start). So a model after phases 1..k is
+``W + delta_1 + ... + delta_k``, never a stored copy of the whole model. Every phase logs,
+per epoch, the training people's facts and implications (the first ``MONITORED`` of them)
+and the test people's implications; the runs of both chapters share these evals, so the
+run cache serves a phase to whichever chapter asks for it second.
+
+The setting (lr, trainable layers, epochs per phase, people) is ``continued_training`` in
+the model's params file; each key left out takes the finetuning recipe's value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any, Sequence
+
+from .architecture import n_layers
+from .daxwug import DaxwugDataset, daxwug
+from .datasets import Split
+from .errors import ParameterError
+from .finetune import Delta, FinetuneResult, applied
+from .models import LoadedModel
+from .params import CONTINUED_KEYS, check_recipe
+from .runs import cached_finetune
+
+MONITORED = 20  # training people whose ranks are logged per epoch (all of them are trained on)
+DEFAULT_PEOPLE = 100
+
+
+@dataclass(frozen=True)
+class Setting:
+    """How continued training and the test people's finetuning run. ``layers``: the trained
+    layers (``first_layer`` .. last); ``epochs``: per phase (a joint phase too); the test
+    people's facts are finetuned with the recipe's epochs."""
+
+    lr: float
+    layers: tuple[int, ...]
+    epochs: int
+    test_epochs: int
+    batch_size: int
+    n_people: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "layers": list(self.layers)}
+
+
+def setting(lm: LoadedModel, **overrides: Any) -> Setting:
+    """The model's continued-training setting (params ``continued_training``, else the
+    recipe), with any non-None override among ``lr``, ``first_layer``, ``epochs``, ``n_people``."""
+    unknown = set(overrides) - set(CONTINUED_KEYS)
+    if unknown:
+        raise ParameterError(f"unknown continued-training setting(s) {sorted(unknown)}; choose from {list(CONTINUED_KEYS)}")
+    chosen = {**lm.params.continued_training, **{k: v for k, v in overrides.items() if v is not None}}
+    recipe = lm.params.recipe
+    lr = chosen.get("lr", recipe.lr)
+    if isinstance(lr, str):  # YAML 1.1 reads 1e-4 (no dot) as text
+        try:
+            lr = float(lr)
+        except ValueError:
+            pass
+    epochs, first, people = chosen.get("epochs", recipe.epochs), chosen.get("first_layer", 0), \
+        chosen.get("n_people", DEFAULT_PEOPLE)
+    check_recipe(lr, epochs, recipe.batch_size)
+    total = n_layers(lm.model)
+    if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first < total:
+        raise ParameterError(f"continued_training first_layer must be a layer index in 0..{total - 1}, got {first!r}")
+    if isinstance(people, bool) or not isinstance(people, int) or people <= MONITORED + 20:
+        raise ParameterError(f"continued_training n_people must be a whole number > {MONITORED + 20} "
+                             f"(20 test people plus at least {MONITORED + 1} training people), got {people!r}")
+    return Setting(float(lr), tuple(range(first, total)), epochs, recipe.epochs, recipe.batch_size, people)
+
+
+def check_counterfactual(facts: DaxwugDataset, counterfactual: DaxwugDataset) -> None:
+    """F and F' must hold the same people in the same order (only training cities differ)."""
+    if not (isinstance(facts, DaxwugDataset) and isinstance(counterfactual, DaxwugDataset)):
+        raise ParameterError("F and F' must be daxwug datasets, e.g. daxwug('F', n) and daxwug(\"F'\", n)")
+    if (len(facts.train_people), len(facts.test_people)) != (len(counterfactual.train_people),
+                                                              len(counterfactual.test_people)):
+        raise ParameterError(f"F and F' differ in size ({len(facts.train_people)} and "
+                             f"{len(counterfactual.train_people)} training people): build both with the same n")
+    if facts.train_people != counterfactual.train_people or facts.test_people != counterfactual.test_people:
+        raise ParameterError("F and F' hold different people: build both with the same n and seed")
+
+
+def dataset(lm_setting: Setting, version: str = "F") -> DaxwugDataset:
+    """The daxwug dataset of the setting's size."""
+    return daxwug(version, n=lm_setting.n_people)
+
+
+def monitored(split: Split) -> Split:
+    """The first ``MONITORED`` examples of a training split, scored each epoch."""
+    return Split(split.examples[:MONITORED], split.options)
+
+
+def phase_evals(data: DaxwugDataset) -> dict[str, Split]:
+    """What every phase logs per epoch (identical in both chapters, so their runs are shared)."""
+    return {"train_facts": monitored(data.train_facts), "train_implications": monitored(data.train_implications),
+            "test_implications": data.test_implications}
+
+
+def train_phases(lm: LoadedModel, phases: Sequence[tuple[str, Split]], evals: dict[str, Split], s: Setting,
+                 seed: int, label: str, progress: bool | None = None) -> list[FinetuneResult]:
+    """Train each phase from where the previous ones left the weights; one result per phase,
+    each with its own delta."""
+    runs: list[FinetuneResult] = []
+    for name, split in phases:
+        with applied(lm.model, *[r.delta for r in runs]):
+            runs.append(cached_finetune(lm, split, evals, lr=s.lr, epochs=s.epochs, batch_size=s.batch_size,
+                                        seed=seed, layers=list(s.layers), progress=progress,
+                                        label=f"{label} {name} seed {seed}"))
+    return runs
+
+
+def test_finetune(lm: LoadedModel, data: DaxwugDataset, deltas: Sequence[Delta], s: Setting, seed: int,
+                  label: str, progress: bool | None = None) -> FinetuneResult:
+    """From ``W + sum(deltas)``, finetune on the test people's facts only, logging their
+    facts and (never trained) implications per epoch: the OCR test."""
+    with applied(lm.model, *deltas):
+        return cached_finetune(lm, data.test_facts, {"facts": data.test_facts, "implications": data.test_implications},
+                               lr=s.lr, epochs=s.test_epochs, batch_size=s.batch_size, seed=seed,
+                               layers=list(s.layers), progress=progress, label=f"{label} test facts seed {seed}")

@@ -1,0 +1,155 @@
+"""Data ordering (the paper's experiment 4), by continued training of a pretrained model:
+does a model learn to generalise from finetuned facts only when, in its training, facts
+came before their implications?
+
+From the base model, continued training on the daxwug *training* people's facts (dax) and
+implications (zong) in one of three orders: ``joint`` (both mixed, reshuffled each epoch),
+``facts_first`` (facts, then implications) or ``impl_first`` (implications, then facts).
+From each result, finetune on the 20 *test* people's facts only and log their implication
+rank per epoch. The paper's prediction: test-people OCR after ``joint`` and ``facts_first``,
+not after ``impl_first``.
+
+Not to be confused with ``pretraining_order``, the toy world's experiment, which orders a
+whole *pretraining corpus* from scratch.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Sequence
+
+from .continued_training import Setting, dataset, phase_evals, setting, test_finetune, train_phases
+from .daxwug import DaxwugDataset
+from .datasets import Split
+from .errors import ParameterError
+from .models import LoadedModel
+from .numerics import provenance
+from .params import check_list, check_seeds
+from .stats import direction, paired_difference, summarise
+
+ORDERS = ("joint", "facts_first", "impl_first")
+CHANCE = 9.5  # 20 options
+COMPARISONS = (("joint", "impl_first"), ("facts_first", "impl_first"), ("joint", "facts_first"))
+
+
+def check_orders(orders: object) -> list[str]:
+    """A non-empty list of names from ``ORDERS``."""
+    orders = check_list(orders, "orders", str, str(list(ORDERS)))
+    unknown = [o for o in orders if o not in ORDERS]
+    if unknown:
+        raise ParameterError(f"unknown order(s) {unknown}; choose from {list(ORDERS)}")
+    return orders
+
+
+def order_phases(data: DaxwugDataset, order: str) -> list[tuple[str, Split]]:
+    """The training phases of ``order``, each a (name, split of training-people examples)."""
+    facts, implications = data.train_facts, data.train_implications
+    phases = {
+        "joint": [("joint", Split.of(facts.examples + implications.examples))],
+        "facts_first": [("facts", facts), ("implications", implications)],
+        "impl_first": [("implications", implications), ("facts", facts)],
+    }
+    return phases[check_orders([order])[0]]
+
+
+def run_order(lm: LoadedModel, data: DaxwugDataset, order: str, s: Setting, seed: int,
+              progress: bool | None = None) -> dict[str, Any]:
+    """One order and seed: the phases' per-epoch logs, then the test people's finetuning."""
+    phases = order_phases(data, order)
+    runs = train_phases(lm, phases, phase_evals(data), s, seed, label=f"daxwug {order}", progress=progress)
+    test = test_finetune(lm, data, [r.delta for r in runs], s, seed, label=f"daxwug {order}", progress=progress)
+    log = [{"phase": name, **row} for (name, _), run in zip(phases, runs) for row in run.log]
+    return {"seed": seed, "phase_log": log, "test_facts": test.ranks("facts"),
+            "test_implications": test.ranks("implications")}
+
+
+def run_data_ordering(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), orders: Sequence[str] = ORDERS,
+                      data: DaxwugDataset | None = None, progress: bool | None = None,
+                      **overrides: Any) -> dict[str, Any]:
+    """Every order x seed (the seed drives the data shuffling of every phase). ``overrides``:
+    ``lr``, ``first_layer``, ``epochs``, ``n_people`` (None: the params file's setting)."""
+    seeds, orders = check_seeds(seeds), check_orders(orders)
+    s = setting(lm, **overrides)
+    data = dataset(s) if data is None else data
+    if not isinstance(data, DaxwugDataset):
+        raise ParameterError("data must be a daxwug dataset (extractive_core.daxwug.daxwug('F', n))")
+    clock = time.perf_counter()
+    out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "setting": s.as_dict(),
+                           "n_train_people": len(data.train_people), "chance": CHANCE, "orders": {}}
+    for order in orders:
+        per_seed = [run_order(lm, data, order, s, seed, progress) for seed in seeds]
+        out["orders"][order] = {
+            "phases": [name for name, _ in order_phases(data, order)],
+            "per_seed": per_seed,
+            "test_implications_before": summarise([r["test_implications"][0] for r in per_seed]),
+            "test_implications_final": summarise([r["test_implications"][-1] for r in per_seed]),
+            "test_facts_final": summarise([r["test_facts"][-1] for r in per_seed]),
+            "train_facts_end": summarise([r["phase_log"][-1]["train_facts_rank"] for r in per_seed]),
+            "train_implications_end": summarise([r["phase_log"][-1]["train_implications_rank"] for r in per_seed]),
+        }
+    out["comparisons"] = {f"{a} - {b}": paired_difference(finals(out, a), finals(out, b))
+                          for a, b in COMPARISONS if a in out["orders"] and b in out["orders"]}
+    out["verdicts"] = {**{f"ocr/{o}": ocr_verdict(out, o) for o in orders},
+                       **{f"compare/{k}": direction(v) for k, v in out["comparisons"].items()}}
+    out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
+    return out
+
+
+def finals(results: dict[str, Any], order: str) -> list[float]:
+    """Per seed, the test people's final implication rank after ``order``."""
+    return [r["test_implications"][-1] for r in results["orders"][order]["per_seed"]]
+
+
+def ocr_verdict(results: dict[str, Any], order: str) -> str:
+    """``OCR`` when finetuning on the test people's facts lowered their implication rank,
+    seed by seed, with a t-interval below 0, to a mean more than one rank below chance;
+    else ``no OCR``. A degenerate model (constant logits) sits at chance and gets ``no OCR``."""
+    per_seed = results["orders"][order]["per_seed"]
+    gain = paired_difference([r["test_implications"][-1] for r in per_seed],
+                             [r["test_implications"][0] for r in per_seed])
+    end = results["orders"][order]["test_implications_final"]["mean"]
+    return "OCR" if direction(gain) == "lower" and end < results["chance"] - 1.0 else "no OCR"
+
+
+def ordering_table(results: dict[str, Any]):
+    """One row per order: training-people ranks at the end of continued training, test
+    people's implication rank before and after finetuning on their facts."""
+    import pandas as pd
+
+    def show(v: dict) -> str:
+        return f"{v['mean']:.2f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]"
+
+    rows = {}
+    for order, d in results["orders"].items():
+        rows[order] = {
+            "training facts (end)": show(d["train_facts_end"]),
+            "training implications (end)": show(d["train_implications_end"]),
+            "test implications, before": show(d["test_implications_before"]),
+            "test implications, after": show(d["test_implications_final"]),
+            "per seed, after": ", ".join(f"{v:.2f}" for v in d["test_implications_final"]["values"]),
+            "verdict": results["verdicts"][f"ocr/{order}"],
+        }
+    return pd.DataFrame(rows).T
+
+
+def ordering_findings(results: dict[str, Any]) -> list[str]:
+    """Sentences read off the run: each paired comparison with its interval, and whether
+    the paper's prediction holds on this model."""
+    lines = []
+    for key, diff in results["comparisons"].items():
+        a, b = key.split(" - ")
+        lo, hi = diff["ci95"]
+        lines.append(f"**{a}** minus **{b}**, test people's final implication rank: {diff['mean']:+.2f} "
+                     f"[{lo:+.2f}, {hi:+.2f}] ({diff['interval']}, {diff['n']} seeds): "
+                     f"{a} is {direction(diff)}" + ("" if direction(diff) == "no separation" else f" than {b}") + ".")
+    v = results["verdicts"]
+    if all(f"ocr/{o}" in v for o in ORDERS):
+        holds = (v["ocr/joint"] == v["ocr/facts_first"] == "OCR" and v["ocr/impl_first"] == "no OCR")
+        separated = all(v.get(f"compare/{a} - impl_first") == "lower" for a in ("joint", "facts_first"))
+        lines.append(
+            "The paper's prediction (OCR after joint and facts-first training, none after implications-first) "
+            + ("**holds** on this model" if holds and separated else
+               "holds only in part on this model" if holds or separated else "**does not hold** on this model")
+            + f": OCR verdicts joint {v['ocr/joint']}, facts-first {v['ocr/facts_first']}, implications-first "
+              f"{v['ocr/impl_first']}; both orders below implications-first: {'yes' if separated else 'no'}.")
+    return lines
