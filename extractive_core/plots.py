@@ -212,3 +212,106 @@ def plot_band_map(results: dict[str, Any]) -> plt.Figure:
                  fontsize=10)
     fig.tight_layout()
     return fig
+
+
+ORDER_COLORS = {"joint": "tab:blue", "facts_first": "tab:green", "impl_first": "tab:purple"}
+
+
+def plot_data_ordering(results: dict[str, Any]) -> plt.Figure:
+    """Two panels. Left: continued training on the training people, their facts (dotted) and
+    implications (solid) rank per epoch, phase after phase. Right: finetuning on the test
+    people's facts only, their facts (dotted) and never-trained implications (solid). Seed
+    mean per order; band: the seeds' min-max."""
+    import numpy as np
+
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4), gridspec_kw={"width_ratios": [1.3, 1]})
+    for order, d in results["orders"].items():
+        color = ORDER_COLORS.get(order)
+        logs = d["per_seed"]
+        for key, style in (("train_implications_rank", "-"), ("train_facts_rank", ":")):
+            curves = np.array([[row[key] for row in r["phase_log"] if row["epoch"] > 0 or row is r["phase_log"][0]]
+                               for r in logs])
+            x = np.arange(curves.shape[1])
+            left.plot(x, curves.mean(0), color=color, ls=style, lw=2, marker="o" if style == "-" else None, ms=3,
+                      label=f"{order} {'implications' if 'impl' in key else 'facts'}")
+            left.fill_between(x, curves.min(0), curves.max(0), color=color, alpha=0.12)
+        for key, style in (("test_implications", "-"), ("test_facts", ":")):
+            curves = np.array([r[key] for r in logs])
+            x = np.arange(curves.shape[1])
+            label = f"{order} {'implications' if 'impl' in key else 'facts'}"
+            if key == "test_implications":
+                label += f" (final {curves[:, -1].mean():.2f})"
+            right.plot(x, curves.mean(0), color=color, ls=style, lw=2, marker="o" if style == "-" else None, ms=3,
+                       label=label)
+            right.fill_between(x, curves.min(0), curves.max(0), color=color, alpha=0.12)
+    s = results["setting"]
+    for ax in (left, right):
+        ax.axhline(results["chance"], color="grey", ls="--", lw=1)
+        ax.set_ylim(-0.3, 14)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7, ncol=1 if ax is right else 2, loc="upper right")
+    left.set_title(f"Continued training on {results['n_train_people']} training people "
+                   f"({s['epochs']} epochs per phase)", fontsize=9)
+    left.set_xlabel("epoch of continued training (all phases)")
+    left.set_ylabel("mean rank (0 = best, chance 9.5)")
+    right.set_title("Then finetuning on the 20 test people's facts only", fontsize=9)
+    right.set_xlabel("finetuning epoch")
+    layers = s["layers"]
+    fig.suptitle(f"Data ordering, {results['model']}: layers {layers[0]}-{layers[-1]} trained at lr {s['lr']:g}; "
+                 f"seeds {results['seeds']} (band: min-max); dashed: chance", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def plot_grafting(results: dict[str, Any]) -> plt.Figure:
+    """Bars: mean rank of Impl F', Impl F and F' (training people) under W_F', the graft and
+    the control, with the seeds' interval and each seed as a dot."""
+    import numpy as np
+
+    columns = list(next(iter(results["table"].values())))
+    rows = list(results["table"])
+    colors = {"W_F'": "tab:grey", "graft": "tab:green", "control": "tab:orange"}
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    width = 0.8 / len(rows)
+    for i, row in enumerate(rows):
+        x = np.arange(len(columns)) + (i - (len(rows) - 1) / 2) * width
+        cells = [results["table"][row][c] for c in columns]
+        means = [c["mean"] for c in cells]
+        err = [[c["mean"] - c["ci95"][0] for c in cells], [c["ci95"][1] - c["mean"] for c in cells]]
+        ax.bar(x, means, width * 0.92, yerr=err, capsize=3, color=colors.get(row), label=results["rows"][row])
+        for xi, c in zip(x, cells):
+            ax.scatter([xi] * len(c["values"]), c["values"], color="black", s=8, zorder=3)
+    ax.axhline(results["chance"], color="grey", ls="--", lw=1)
+    ax.set_xticks(np.arange(len(columns)), [f"rank of {c}" for c in columns])
+    ax.set_ylabel("mean rank (0 = best, chance 9.5)")
+    ax.grid(alpha=0.3, axis="y")
+    ax.legend(fontsize=8)
+    interval = "95% bootstrap interval" if len(results["seeds"]) >= 3 else "min-max"
+    ax.set_title(f"Weight grafting, {results['model']}, {results['n_train_people']} training people; "
+                 f"seeds {results['seeds']} (dots), bars: {interval}", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def plot_localisation(results: dict[str, Any]) -> plt.Figure:
+    """Per component of the trained layers: informative score of the implication training
+    (x) against the downstream score of the test people's OCR (y); every seed, MLPs and heads."""
+    loc = results["localisation"]
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    for ax, comp, title in zip(axes, ("mlp", "heads"), ("MLPs", "attention heads")):
+        for k, seed_loc in enumerate(loc["per_seed"]):
+            ax.scatter(seed_loc[comp]["informative"], seed_loc[comp]["downstream"], s=14, alpha=0.7,
+                       label=f"seed {results['seeds'][k]} (r² {seed_loc[comp]['r2']:.2f})")
+        r2 = loc[f"{comp}_r2"]
+        ax.set_title(f"{title} of layers {loc['layers'][0]}-{loc['layers'][-1]}: r² {r2['mean']:.2f} "
+                     f"[{r2['ci95'][0]:.2f}, {r2['ci95'][1]:.2f}]", fontsize=9)
+        ax.set_xlabel("informative score of W_{F,Impl} - W_F (training people)")
+        ax.axhline(0, color="grey", lw=0.8)
+        ax.axvline(0, color="grey", lw=0.8)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0].set_ylabel("downstream score of test-people OCR")
+    fig.suptitle(f"Grafting localisation, {results['model']}: does the implication training change the "
+                 "components that process the extracted fact?", fontsize=10)
+    fig.tight_layout()
+    return fig
