@@ -12,6 +12,9 @@ run cache serves a phase to whichever chapter asks for it second.
 
 The setting (lr, trainable layers, epochs per phase, people) is ``continued_training`` in
 the model's params file; each key left out takes the finetuning recipe's value.
+``trainable: all`` also trains the embeddings and the output layer: needed where the daxwug
+words are new tokens whose embeddings were never trained (the toy models), never for a
+pretrained LM that knows the words.
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ DEFAULT_PEOPLE = 100
 @dataclass(frozen=True)
 class Setting:
     """How continued training and the test people's finetuning run. ``layers``: the trained
-    layers (``first_layer`` .. last); ``epochs``: per phase (a joint phase too); the test
+    layers (``first_layer`` .. last); ``trainable``: ``blocks`` or ``all`` (embeddings and
+    output layer too, with every layer); ``epochs``: per phase (a joint phase too); the test
     people's facts are finetuned with the recipe's epochs."""
 
     lr: float
     layers: tuple[int, ...]
+    trainable: str
     epochs: int
     test_epochs: int
     batch_size: int
@@ -47,6 +52,12 @@ class Setting:
 
     def as_dict(self) -> dict[str, Any]:
         return {**asdict(self), "layers": list(self.layers)}
+
+    def train_kwargs(self) -> dict[str, Any]:
+        """``cached_finetune``'s recipe keywords for one phase (without epochs)."""
+        every = self.trainable == "all"
+        return {"lr": self.lr, "batch_size": self.batch_size, "trainable": self.trainable,
+                "layers": None if every else list(self.layers)}
 
 
 def setting(lm: LoadedModel, **overrides: Any) -> Setting:
@@ -65,14 +76,18 @@ def setting(lm: LoadedModel, **overrides: Any) -> Setting:
             pass
     epochs, first, people = chosen.get("epochs", recipe.epochs), chosen.get("first_layer", 0), \
         chosen.get("n_people", DEFAULT_PEOPLE)
+    trainable = chosen.get("trainable", recipe.trainable)
     check_recipe(lr, epochs, recipe.batch_size)
     total = n_layers(lm.model)
     if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first < total:
         raise ParameterError(f"continued_training first_layer must be a layer index in 0..{total - 1}, got {first!r}")
+    if trainable not in ("blocks", "all") or (trainable == "all" and first != 0):
+        raise ParameterError(f"continued_training trainable must be 'blocks', or 'all' with first_layer 0 "
+                             f"(embeddings and every layer), got {trainable!r} with first_layer {first}")
     if isinstance(people, bool) or not isinstance(people, int) or people <= MONITORED + 20:
         raise ParameterError(f"continued_training n_people must be a whole number > {MONITORED + 20} "
                              f"(20 test people plus at least {MONITORED + 1} training people), got {people!r}")
-    return Setting(float(lr), tuple(range(first, total)), epochs, recipe.epochs, recipe.batch_size, people)
+    return Setting(float(lr), tuple(range(first, total)), trainable, epochs, recipe.epochs, recipe.batch_size, people)
 
 
 def check_counterfactual(facts: DaxwugDataset, counterfactual: DaxwugDataset) -> None:
@@ -110,9 +125,8 @@ def train_phases(lm: LoadedModel, phases: Sequence[tuple[str, Split]], evals: di
     runs: list[FinetuneResult] = []
     for name, split in phases:
         with applied(lm.model, *[r.delta for r in runs]):
-            runs.append(cached_finetune(lm, split, evals, lr=s.lr, epochs=s.epochs, batch_size=s.batch_size,
-                                        seed=seed, layers=list(s.layers), progress=progress,
-                                        label=f"{label} {name} seed {seed}"))
+            runs.append(cached_finetune(lm, split, evals, epochs=s.epochs, seed=seed, progress=progress,
+                                        label=f"{label} {name} seed {seed}", **s.train_kwargs()))
     return runs
 
 
@@ -122,5 +136,5 @@ def test_finetune(lm: LoadedModel, data: DaxwugDataset, deltas: Sequence[Delta],
     facts and (never trained) implications per epoch: the OCR test."""
     with applied(lm.model, *deltas):
         return cached_finetune(lm, data.test_facts, {"facts": data.test_facts, "implications": data.test_implications},
-                               lr=s.lr, epochs=s.test_epochs, batch_size=s.batch_size, seed=seed,
-                               layers=list(s.layers), progress=progress, label=f"{label} test facts seed {seed}")
+                               epochs=s.test_epochs, seed=seed, progress=progress,
+                               label=f"{label} test facts seed {seed}", **s.train_kwargs())

@@ -78,7 +78,7 @@ DTYPES = ("float32", "bfloat16", "float16")
 REQUIRED = {"hub": "hub_id", "gguf_package": "package", "toyworld": "toyworld"}
 # The continued-training setting of the pretraining-mechanism chapters (``continued_training``);
 # each key left out takes the recipe's value (first_layer: 0, every block; n_people: 100).
-CONTINUED_KEYS = ("lr", "first_layer", "epochs", "n_people")
+CONTINUED_KEYS = ("lr", "first_layer", "epochs", "n_people", "trainable")
 
 
 def check_name(name: object) -> str:

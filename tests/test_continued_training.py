@@ -175,3 +175,19 @@ def test_bad_input_is_named(lm, dax_tokenizer):
         setting(lm, first_layer=7)
     with pytest.raises(ParameterError, match="n_people must be"):
         setting(lm, n_people=30)
+
+
+def test_toy_vocabulary_holds_every_daxwug_word():
+    from extractive_core.pretrain import toy_tokenizer
+    from extractive_core.toyworld import ToyConfig, ToyCorpus
+
+    tok = toy_tokenizer(ToyCorpus.build(ToyConfig(n_people=120, n_waves=3, n_eras=8, steps=160, batch_size=32)))
+    ids = [i for text in daxwug_texts() for i in tok(text)["input_ids"]]
+    assert tok.unk_token_id not in ids
+
+
+def test_all_weights_setting_trains_embeddings_with_every_layer(lm):
+    s = setting(lm, trainable="all")
+    assert s.train_kwargs()["layers"] is None and s.train_kwargs()["trainable"] == "all"
+    with pytest.raises(ParameterError, match="'all' with first_layer 0"):
+        setting(lm, trainable="all", first_layer=1)
