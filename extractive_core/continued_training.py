@@ -5,7 +5,8 @@ machinery of the paper's pretraining-mechanism experiments (``data_ordering``, e
 A phase is one finetuning run (``runs.cached_finetune``) that starts where the previous
 phase ended: the earlier phases' deltas are applied, in order, while it trains, and each
 phase returns its own delta (relative to its start). So a model after phases 1..k is
-``W + delta_1 + ... + delta_k``, never a stored copy of the whole model. Every phase logs,
+``W + delta_1 + ... + delta_k``, never a stored copy of the whole model. Deltas are kept in
+host memory (``on_host``); ``applied`` moves one tensor at a time to the model's device. Every phase logs,
 per epoch, the training people's facts and implications (the first ``MONITORED`` of them)
 and the test people's implications; the runs of both chapters share these evals, so the
 run cache serves a phase to whichever chapter asks for it second.
@@ -125,8 +126,9 @@ def train_phases(lm: LoadedModel, phases: Sequence[tuple[str, Split]], evals: di
     runs: list[FinetuneResult] = []
     for name, split in phases:
         with applied(lm.model, *[r.delta for r in runs]):
-            runs.append(cached_finetune(lm, split, evals, epochs=s.epochs, seed=seed, progress=progress,
-                                        label=f"{label} {name} seed {seed}", **s.train_kwargs()))
+            run = cached_finetune(lm, split, evals, epochs=s.epochs, seed=seed, progress=progress,
+                                  label=f"{label} {name} seed {seed}", **s.train_kwargs())
+        runs.append(on_host(run))
     return runs
 
 
@@ -135,6 +137,14 @@ def test_finetune(lm: LoadedModel, data: DaxwugDataset, deltas: Sequence[Delta],
     """From ``W + sum(deltas)``, finetune on the test people's facts only, logging their
     facts and (never trained) implications per epoch: the OCR test."""
     with applied(lm.model, *deltas):
-        return cached_finetune(lm, data.test_facts, {"facts": data.test_facts, "implications": data.test_implications},
-                               epochs=s.test_epochs, seed=seed, progress=progress,
-                               label=f"{label} test facts seed {seed}", **s.train_kwargs())
+        return on_host(cached_finetune(lm, data.test_facts, {"facts": data.test_facts,
+                                                            "implications": data.test_implications},
+                                       epochs=s.test_epochs, seed=seed, progress=progress,
+                                       label=f"{label} test facts seed {seed}", **s.train_kwargs()))
+
+
+def on_host(run: FinetuneResult) -> FinetuneResult:
+    """``run`` with its delta in host memory (a no-op on the CPU): on a GPU, the deltas an
+    experiment holds then take host memory, not the device's."""
+    run.delta = {n: t.cpu() for n, t in run.delta.items()}
+    return run
