@@ -132,7 +132,7 @@ def train_phases(lm: LoadedModel, phases: Sequence[tuple[str, Split]], evals: di
     return runs
 
 
-def test_finetune(lm: LoadedModel, data: DaxwugDataset, deltas: Sequence[Delta], s: Setting, seed: int,
+def finetune_test_people(lm: LoadedModel, data: DaxwugDataset, deltas: Sequence[Delta], s: Setting, seed: int,
                   label: str, progress: bool | None = None) -> FinetuneResult:
     """From ``W + sum(deltas)``, finetune on the test people's facts only, logging their
     facts and (never trained) implications per epoch: the OCR test."""

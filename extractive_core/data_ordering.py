@@ -18,7 +18,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-from .continued_training import Setting, dataset, phase_evals, setting, test_finetune, train_phases
+from .continued_training import Setting, dataset, phase_evals, setting, finetune_test_people, train_phases
 from .daxwug import DaxwugDataset
 from .datasets import Split
 from .errors import ParameterError
@@ -57,7 +57,7 @@ def run_order(lm: LoadedModel, data: DaxwugDataset, order: str, s: Setting, seed
     """One order and seed: the phases' per-epoch logs, then the test people's finetuning."""
     phases = order_phases(data, order)
     runs = train_phases(lm, phases, phase_evals(data), s, seed, label=f"daxwug {order}", progress=progress)
-    test = test_finetune(lm, data, [r.delta for r in runs], s, seed, label=f"daxwug {order}", progress=progress)
+    test = finetune_test_people(lm, data, [r.delta for r in runs], s, seed, label=f"daxwug {order}", progress=progress)
     log = [{"phase": name, **row} for (name, _), run in zip(phases, runs) for row in run.log]
     return {"seed": seed, "phase_log": log, "test_facts": test.ranks("facts"),
             "test_implications": test.ranks("implications")}

@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 import numpy as np
 
-from .continued_training import Setting, check_counterfactual, dataset, phase_evals, setting, test_finetune, train_phases
+from .continued_training import Setting, check_counterfactual, dataset, phase_evals, setting, finetune_test_people, train_phases
 from .datasets import Split
 from .daxwug import DaxwugDataset
 from .errors import ParameterError
@@ -89,7 +89,7 @@ def seed_deltas(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDat
                             label="daxwug impl_first", progress=progress)
     (cf,) = train_phases(lm, [("facts", counterfactual.train_facts)], phase_evals(counterfactual), s, seed,
                          label="daxwug F'", progress=progress)
-    test = test_finetune(lm, facts, [facts_run.delta, impl_run.delta], s, seed, label="daxwug facts_first",
+    test = finetune_test_people(lm, facts, [facts_run.delta, impl_run.delta], s, seed, label="daxwug facts_first",
                          progress=progress)
     return {"facts": facts_run.delta, "impl_after_facts": impl_run.delta, "impl_alone": alone.delta,
             "counterfactual": cf.delta, "test": test.delta}
@@ -158,8 +158,27 @@ def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: Daxwu
                          **{f"{c}_r2": summarise([x[c]["r2"] for x in local]) for c in ("mlp", "heads")}},
     }
     out["verdicts"] = {f"impl_cf/{k}": direction(v) for k, v in comparisons.items()}
+    out["verdicts"]["claim"] = claim_verdict(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
+
+
+def claim_verdict(results: dict[str, Any]) -> str:
+    """``holds``: the graft's Impl F' rank is below both other rows (paired intervals below 0)
+    and below half of chance (clear OCR, as in the two-hop chapter); ``weak``: below both,
+    but not that low; ``does not hold``: not below both. A degenerate model (every row at
+    chance) is never separated, so never ``holds``."""
+    below_both = all(direction(v) == "lower" for v in results["comparisons"].values())
+    clear = results["table"]["graft"]["Impl F'"]["mean"] < results["chance"] / 2
+    return "holds" if below_both and clear else "weak" if below_both else "does not hold"
+
+
+CLAIM_TEXT = {
+    "holds": "**holds** on this model: the graft's Impl F' rank is below both rows and below half of chance.",
+    "weak": "holds **only weakly** on this model: the graft's Impl F' rank is separated below both rows, but stays "
+            "above half of chance (a small effect).",
+    "does not hold": "**does not hold** on this model: the graft's Impl F' rank is not separated below both rows.",
+}
 
 
 def grafting_table(results: dict[str, Any]):
@@ -180,10 +199,10 @@ def grafting_findings(results: dict[str, Any]) -> list[str]:
         lines.append(f"Impl F' rank, **{key}**: {diff['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({diff['interval']}, "
                      f"{diff['n']} seeds): the graft is {direction(diff)}"
                      + ("" if direction(diff) == "no separation" else " than " + key.split(" - ")[1]) + ".")
-    both = all(v == "lower" for v in results["verdicts"].values())
-    lines.append("The paper's claim (the graft makes the counterfactual implications predictable, below both the "
-                 "W_F' row and the control) " + ("**holds** on this model." if both else "**does not hold** on this "
-                                                 "model (not separated from both rows)."))
+    graft = results["table"]["graft"]["Impl F'"]
+    lines.append(f"The paper's claim (the graft makes the counterfactual implications predictable, below both the "
+                 f"W_F' row and the control; Impl F' under the graft {graft['mean']:.2f}, chance "
+                 f"{results['chance']:g}) " + CLAIM_TEXT[results["verdicts"]["claim"]])
     loc = results["localisation"]
     for comp, name in (("mlp", "MLPs"), ("heads", "heads")):
         v = loc[f"{comp}_r2"]

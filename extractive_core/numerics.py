@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import platform
 from importlib import metadata
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -67,3 +68,17 @@ def provenance(model: torch.nn.Module | None, seconds: float) -> dict[str, Any]:
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.") if model is not None else None
     return {**environment(model), "dtype": dtype, "seconds": round(seconds, 1),
             "run_cache": {"hits": STATS.hits, "trained": STATS.misses}}
+
+
+def native_bf16() -> bool:
+    """Whether bf16 matmuls run in hardware here: a CUDA GPU that supports bf16, or a CPU
+    with AVX-512 bf16 or AMX. Elsewhere torch emulates bf16 on the CPU, dozens of times
+    slower than float32 (a gemma3_270m run took about 500 s instead of 30 s), so comparing
+    precisions there measures the emulation, not the precision."""
+    if torch.cuda.is_available():
+        return bool(torch.cuda.is_bf16_supported())
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags

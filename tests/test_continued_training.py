@@ -135,7 +135,7 @@ def test_grafting_table_and_localisation(lm):
     loc = out["localisation"]["per_seed"][0]
     n_layers = lm.model.config.num_hidden_layers
     assert len(loc["mlp"]["informative"]) == n_layers and len(loc["heads"]["downstream"]) == n_layers * 4
-    assert set(out["verdicts"]) == {"impl_cf/graft - W_F'", "impl_cf/graft - control"}
+    assert set(out["verdicts"]) == {"impl_cf/graft - W_F'", "impl_cf/graft - control", "claim"}
 
 
 def test_graft_rows_are_the_base_plus_their_deltas(lm):
@@ -191,3 +191,17 @@ def test_all_weights_setting_trains_embeddings_with_every_layer(lm):
     assert s.train_kwargs()["layers"] is None and s.train_kwargs()["trainable"] == "all"
     with pytest.raises(ParameterError, match="'all' with first_layer 0"):
         setting(lm, trainable="all", first_layer=1)
+
+
+def test_grafting_claim_needs_separation_and_a_clear_rank():
+    from extractive_core.grafting import claim_verdict
+
+    def results(diffs, graft_mean):
+        comparisons = {k: {"n": 3, "ci95": list(v), "mean": sum(v) / 2} for k, v in diffs.items()}
+        return {"chance": 9.5, "comparisons": comparisons, "table": {"graft": {"Impl F'": {"mean": graft_mean}}}}
+
+    assert claim_verdict(results({"graft - W_F'": (-9, -7), "graft - control": (-8, -6)}, 1.0)) == "holds"
+    assert claim_verdict(results({"graft - W_F'": (-2, -0.5), "graft - control": (-1, -0.2)}, 8.8)) == "weak"
+    assert claim_verdict(results({"graft - W_F'": (-2, 0.5), "graft - control": (-8, -6)}, 1.0)) == "does not hold"
+    # a degenerate model: every row at chance, paired differences exactly 0
+    assert claim_verdict(results({"graft - W_F'": (0, 0), "graft - control": (0, 0)}, 9.5)) == "does not hold"

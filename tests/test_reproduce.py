@@ -67,3 +67,14 @@ def test_directories_use_the_measured_tolerances(tmp_path, capsys):
     assert "verdict differs" in capsys.readouterr().out
     (fresh / "m" / "two_hop_ocr.json").unlink()
     assert any("two_hop_ocr.json: not produced by the fresh run" in p for p in compare_dirs(committed, fresh)[1])
+
+
+def test_measurements_one_machine_could_not_make_are_not_compared(tmp_path):
+    """float32 against bf16 runs only where bf16 is in hardware: a fresh run without it
+    makes fewer measurement verdicts, and those it makes must still agree."""
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    write(committed, "m", "reproducibility", {"verdicts": {"adopt": True, "bf16/m/first_hop": False}})
+    write(fresh, "m", "reproducibility", {"verdicts": {"adopt": True}})
+    assert compare_dirs(committed, fresh)[1] == []
+    write(fresh, "m", "reproducibility", {"verdicts": {"adopt": False}})
+    assert compare_dirs(committed, fresh)[1] != []
