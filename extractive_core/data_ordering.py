@@ -24,7 +24,7 @@ from .datasets import Split
 from .errors import ParameterError
 from .models import LoadedModel
 from .numerics import provenance
-from .params import check_list, check_seeds
+from .params import check_choices, check_seeds
 from .stats import direction, paired_difference, summarise
 
 ORDERS = ("joint", "facts_first", "impl_first")
@@ -34,11 +34,7 @@ COMPARISONS = (("joint", "impl_first"), ("facts_first", "impl_first"), ("joint",
 
 def check_orders(orders: object) -> list[str]:
     """A non-empty list of names from ``ORDERS``."""
-    orders = check_list(orders, "orders", str, str(list(ORDERS)))
-    unknown = [o for o in orders if o not in ORDERS]
-    if unknown:
-        raise ParameterError(f"unknown order(s) {unknown}; choose from {list(ORDERS)}")
-    return orders
+    return check_choices(orders, "orders", "order", ORDERS)
 
 
 def order_phases(data: DaxwugDataset, order: str) -> list[tuple[str, Split]]:

@@ -16,7 +16,7 @@ from .runs import cached_finetune
 from .metrics import mean_rank
 from .models import LoadedModel
 from .numerics import provenance
-from .params import check_list, check_recipe, check_seeds
+from .params import check_choices, check_recipe, check_seeds
 
 
 def resolve_recipe(lm: LoadedModel, lr: float | None, epochs: int | None, batch_size: int | None) -> dict:
@@ -85,11 +85,7 @@ def two_hop_run(lm: LoadedModel, hop: str, seed: int, recipe: dict, n_people: in
 
 def check_hops(hops: object) -> list[str]:
     """A non-empty list of hop names from ``HOPS``."""
-    hops = check_list(hops, "hops", str, str(list(HOPS)))
-    unknown = [h for h in hops if h not in HOPS]
-    if unknown:
-        raise ParameterError(f"unknown hop(s) {unknown}; choose from {list(HOPS)}")
-    return hops
+    return check_choices(hops, "hops", "hop", HOPS)
 
 
 def _mean_curve(curves: list[list[float]]) -> list[float]:

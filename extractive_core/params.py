@@ -160,6 +160,15 @@ def check_list(value: object, name: str, kind: type, example: str) -> list:
     return list(value)
 
 
+def check_choices(value: object, name: str, what: str, choices: tuple[str, ...]) -> list[str]:
+    """A non-empty list of names from ``choices`` (``what``: one item's noun, for the error)."""
+    chosen = check_list(value, name, str, str(list(choices)))
+    unknown = [c for c in chosen if c not in choices]
+    if unknown:
+        raise ParameterError(f"unknown {what}(s) {unknown}; choose from {list(choices)}")
+    return chosen
+
+
 def check_seeds(seeds: object) -> list[int]:
     """A non-empty list of whole-number seeds."""
     return check_list(seeds, "seeds", int, "[0, 1, 2]")
