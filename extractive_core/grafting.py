@@ -22,9 +22,10 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
-import numpy as np
 
 from .continued_training import Setting, check_counterfactual, dataset, phase_evals, setting, finetune_test_people, train_phases
+from .architecture import layer_of
+from .data_ordering import order_phases
 from .datasets import Split
 from .daxwug import DaxwugDataset
 from .errors import ParameterError
@@ -34,7 +35,7 @@ from .metrics import mean_rank
 from .models import LoadedModel
 from .numerics import provenance
 from .params import check_seeds
-from .stats import direction, paired_difference, summarise
+from .stats import direction, paired_difference, r_squared, summarise
 
 ROWS = ("W_F'", "graft", "control")
 ROW_LABELS = {"W_F'": "W_F'", "graft": "W_F' + (W_{F,Impl} - W_F)", "control": "W_F' + (W_Impl - W)"}
@@ -50,8 +51,6 @@ def check_graft(lm: LoadedModel, deltas: Sequence[Delta]) -> None:
     names = [set(d) for d in deltas]
     for i, other in enumerate(names[1:], 1):
         if other != names[0]:
-            from .architecture import layer_of
-
             missing = sorted({layer_of(lm.model, n) for n in names[0] ^ other}, key=lambda x: (x is None, x))
             raise ParameterError(f"the graft's deltas cover different parameters (delta 0 and delta {i} differ in "
                                  f"layers {missing}): train every delta of a graft on the same layers")
@@ -80,12 +79,13 @@ def table_ranks(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDat
 
 def seed_deltas(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDataset, s: Setting, seed: int,
                 progress: bool | None = None) -> dict[str, Delta]:
-    """The four continued-training runs of one seed (their deltas) and the facts-first
-    model's test-people finetuning (for the localisation)."""
+    """The four continued-training runs of one seed (their deltas), the very phases of the
+    data-ordering chapter's facts-first and implications-first orders (so the run cache
+    serves them to both), and the facts-first model's test-people finetuning."""
     evals = phase_evals(facts)
-    facts_run, impl_run = train_phases(lm, [("facts", facts.train_facts), ("implications", facts.train_implications)],
-                                       evals, s, seed, label="daxwug facts_first", progress=progress)
-    (alone,) = train_phases(lm, [("implications", facts.train_implications)], evals, s, seed,
+    facts_run, impl_run = train_phases(lm, order_phases(facts, "facts_first"), evals, s, seed,
+                                       label="daxwug facts_first", progress=progress)
+    (alone,) = train_phases(lm, order_phases(facts, "impl_first")[:1], evals, s, seed,
                             label="daxwug impl_first", progress=progress)
     (cf,) = train_phases(lm, [("facts", counterfactual.train_facts)], phase_evals(counterfactual), s, seed,
                          label="daxwug F'", progress=progress)
@@ -120,13 +120,6 @@ def monitored_prompts(data: DaxwugDataset, n: int) -> Split:
     if isinstance(n, bool) or not isinstance(n, int) or not 2 <= n <= len(data.train_people):
         raise ParameterError(f"n_prompts must be a whole number in 2..{len(data.train_people)}, got {n!r}")
     return Split(data.train_implications.examples[:n], data.train_implications.options)
-
-
-def r_squared(x: np.ndarray, y: np.ndarray) -> float:
-    """Squared Pearson correlation; nan when either side is constant (never a perfect 1)."""
-    if x.size < 2 or x.std() == 0 or y.std() == 0:
-        return float("nan")
-    return float(np.corrcoef(x, y)[0, 1] ** 2)
 
 
 def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: DaxwugDataset | None = None,

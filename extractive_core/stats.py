@@ -75,3 +75,11 @@ def direction(difference: dict) -> str:
     if difference["n"] < 2:
         return "no separation"
     return "lower" if hi < 0 else "higher" if lo > 0 else "no separation"
+
+
+def r_squared(x: np.ndarray, y: np.ndarray) -> float:
+    """Squared Pearson correlation; nan when either side is constant (never a perfect 1)."""
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size < 2 or x.std() == 0 or y.std() == 0:
+        return float("nan")
+    return float(np.corrcoef(x, y)[0, 1] ** 2)

@@ -17,7 +17,8 @@ from extractive_core.daxwug import RELATIONS, daxwug, daxwug_texts
 from extractive_core.datasets import dataset_texts
 from extractive_core.errors import ParameterError
 from extractive_core.finetune import applied, finetune
-from extractive_core.grafting import check_graft, r_squared, run_grafting
+from extractive_core.grafting import check_graft, run_grafting
+from extractive_core.stats import r_squared
 from extractive_core.models import LoadedModel
 from extractive_core.params import Recipe, load_params
 from extractive_core.tokenizer import word_tokenizer, words_of
