@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from typing import cast
+from typing import Any, cast
 
 import torch
 from torch import nn
@@ -86,3 +86,51 @@ def lm_logits(model: PreTrainedModel, hidden: torch.Tensor, token_ids: torch.Ten
     if cap:
         logits = torch.tanh(logits / cap) * cap
     return logits
+
+
+class _HeadCrossEntropy(torch.autograd.Function):
+    """Mean cross-entropy of ``hidden @ weight.T`` against ``targets`` in one pass over the
+    output matrix, chunk by chunk with a running log-sum-exp; the gradient with respect to
+    ``hidden`` (softmax-weighted rows of ``weight`` minus the target's row) is accumulated in
+    the same pass, so the vocabulary-sized matrix is read once per step instead of twice and
+    no (tokens x vocabulary) logits are kept. ``weight`` gets no gradient."""
+
+    @staticmethod
+    def forward(ctx: Any, hidden: torch.Tensor, weight: torch.Tensor, targets: torch.Tensor, chunk: int) -> torch.Tensor:
+        h = hidden.detach()
+        n = h.shape[0]
+        top = h.new_full((n,), float("-inf"))
+        total = h.new_zeros(n)
+        pulled = torch.zeros_like(h)
+        for start in range(0, weight.shape[0], chunk):
+            w = weight[start : start + chunk]
+            logits = h @ w.T
+            new_top = torch.maximum(top, logits.amax(1))
+            rescale = torch.exp(top - new_top)
+            e = torch.exp(logits - new_top[:, None])
+            total = total * rescale + e.sum(1)
+            pulled = pulled * rescale[:, None] + e @ w
+            top = new_top
+        target_rows = weight[targets]
+        loss = (top + total.log() - (h * target_rows).sum(1)).mean()
+        ctx.save_for_backward((pulled / total[:, None] - target_rows) / n)
+        return loss
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor | None, ...]:
+        (grad_hidden,) = ctx.saved_tensors
+        return grad * grad_hidden, None, None, None
+
+
+def answer_cross_entropy(model: PreTrainedModel, hidden: torch.Tensor, targets: torch.Tensor,
+                         chunk: int = 1024) -> torch.Tensor:
+    """Mean cross-entropy of the next-token logits of ``hidden`` (tokens, d_model) against
+    ``targets``. A frozen float32 output layer without bias or soft-capping takes the one-pass
+    path (``_HeadCrossEntropy``); any other head the plain one."""
+    head = cast(nn.Linear, model.get_output_embeddings())
+    plain = (head.weight.requires_grad or getattr(head, "bias", None) is not None
+             or getattr(model.config, "final_logit_softcapping", None) or hidden.dtype != torch.float32
+             or head.weight.dtype != torch.float32 or torch.is_autocast_enabled(hidden.device.type))
+    if plain:
+        return nn.functional.cross_entropy(lm_logits(model, hidden).float(), targets)
+    return cast(torch.Tensor, _HeadCrossEntropy.apply(hidden, head.weight, targets, chunk))

@@ -33,6 +33,24 @@ SETTINGS: dict[str, dict[str, str]] = {
 }
 
 
+def applicable(settings: Mapping[str, Mapping[str, str]] = SETTINGS, probe: str = "ocr") -> dict[str, dict[str, str]]:
+    """The settings that can change anything here (``as run`` first): a capability cap at
+    AVX2 where torch already runs AVX2, oneDNN's AVX-512 cap where bf16 is not in hardware
+    (it decides only bf16 matmuls), and the thread count for toy pretraining, which always
+    runs on one thread, are the run itself, so probing them would only repeat it."""
+    from .numerics import native_bf16
+
+    capability = torch.backends.cpu.get_cpu_capability()
+    skip = set()
+    if capability in ("DEFAULT", "AVX2"):
+        skip.add("ATEN_CPU_CAPABILITY")
+    if not native_bf16():
+        skip.add("ONEDNN_MAX_CPU_ISA")
+    if probe in ("pretrain", "toy_ocr"):
+        skip.add("EXTRACTIVE_THREADS")
+    return {name: dict(v) for name, v in settings.items() if not set(v) & skip}
+
+
 def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:
     digest = hashlib.sha256()
     for name in sorted(tensors):
@@ -87,13 +105,17 @@ PROBES: dict[str, Callable[..., dict[str, Any]]] = {"ocr": ocr_probe, "pretrain"
 
 def under_settings(probe: str, settings: Mapping[str, Mapping[str, str]] = SETTINGS, **kwargs: Any) -> dict[str, Any]:
     """Run ``PROBES[probe](**kwargs)`` in a subprocess per setting; results by setting name.
-    The run cache is off and the toy checkpoint cache fresh, so every probe really runs."""
+    The toy checkpoint cache is fresh, and the run cache is off except for the reference
+    setting (no variables), whose finetuning run the cache may serve: its key holds the
+    threads, CPU capability and code, so a cached run is this very setting's run."""
     if probe not in PROBES:
         raise ParameterError(f"unknown probe {probe!r}; choose from {sorted(PROBES)}")
     out = {}
     for name, variables in settings.items():
         with tempfile.TemporaryDirectory() as scratch:
-            env = {**os.environ, **variables, "EXTRACTIVE_RUN_CACHE": "0", "EXTRACTIVE_PROGRESS": "0"}
+            env = {**os.environ, **variables, "EXTRACTIVE_PROGRESS": "0"}
+            if variables:
+                env["EXTRACTIVE_RUN_CACHE"] = "0"
             if probe == "toy_ocr":
                 env["EXTRACTIVE_CACHE"] = scratch
             cmd = [sys.executable, "-m", "extractive_core.determinism", probe, json.dumps(kwargs)]

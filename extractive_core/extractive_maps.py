@@ -27,18 +27,23 @@ def run_extractive_scores(
     n_counterfactuals: int = 10,
     exact_seed: int | None = 0,
     exact_counterfactuals: int = 1,
+    exact_hops: Sequence[str] | None = None,
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Per hop: the three scores for MLPs and attention (heads summed) per display token x
     layer (mean over seeds), per-layer totals per seed and their rank stability, and the
-    linear-vs-exact check on ``exact_seed`` (None skips it)."""
+    linear-vs-exact check on ``exact_seed`` (None skips it) for ``exact_hops`` (None: every hop)."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
+    exact_hops = hops if exact_hops is None else check_hops(exact_hops)
+    if not set(exact_hops) <= set(hops):
+        raise ParameterError(f"exact_hops {exact_hops} must be among the hops scored, {hops}")
     if exact_seed is not None and exact_seed not in seeds:
         raise ParameterError(f"exact_seed {exact_seed!r} is not one of the seeds {seeds}; pick one of them, or None to skip")
     recipe = resolve_recipe(lm, None, None, None)
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "n_counterfactuals": n_counterfactuals,
-                           "exact_seed": exact_seed, "exact_counterfactuals": exact_counterfactuals, **recipe,
+                           "exact_seed": exact_seed, "exact_counterfactuals": exact_counterfactuals,
+                           "exact_hops": list(exact_hops) if exact_seed is not None else [], **recipe,
                            "hops": {}}
     for hop in hops:
         split = two_hop(hop).implications
@@ -57,7 +62,7 @@ def run_extractive_scores(
                 totals[kind]["mlp"].append(t["mlp"].double().cpu().numpy())
                 totals[kind]["attn"].append(t["heads"].sum(-1).double().cpu().numpy())
             entry["display_tokens"] = scores.display_tokens
-            if seed == exact_seed:
+            if seed == exact_seed and hop in exact_hops:
                 check = exact_check(lm.model, lm.tokenizer, split, run.delta, scores=scores,
                                     n_counterfactuals=exact_counterfactuals, progress=progress)
                 entry["exact"] = {"summary": check.summary(), "names": check.names,

@@ -12,22 +12,22 @@ import math
 import time
 import warnings
 from collections import defaultdict
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from typing import Iterator, Mapping, Sequence
 
 import torch
-from torch import nn
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .architecture import layer_of, lm_logits, n_layers
+from .architecture import answer_cross_entropy, layer_of, n_layers
 from .datasets import Split
 from .errors import ParameterError, TrainingDivergedError
 from .metrics import autocast, final_hidden, mean_rank
 from .models import show_progress
 from .params import check_recipe
 from .precision import MasterWeightAdam
+from .prefix import frozen_prefix, replay_start
 from .tokens import Batch, collate
 
 Delta = dict[str, torch.Tensor]
@@ -90,8 +90,7 @@ def answer_loss(model: PreTrainedModel, batch: Batch) -> torch.Tensor:
     hidden = final_hidden(model, batch)[:, :-1]  # position t predicts token t+1
     targets = batch.labels[:, 1:]
     keep = targets != -100
-    logits = lm_logits(model, hidden[keep])
-    return nn.functional.cross_entropy(logits.float(), targets[keep])
+    return answer_cross_entropy(model, hidden[keep], targets[keep])
 
 
 def finetune(
@@ -146,7 +145,9 @@ def finetune(
 
     result = FinetuneResult(delta={})
     bar = tqdm(total=epochs * steps_per_epoch, desc="finetune", disable=not show_progress(progress), mininterval=1.0)
+    replay = ExitStack()  # blocks before the first trained layer run once per sequence (prefix.py)
     try:
+        replay.enter_context(frozen_prefix(model, replay_start(trainable, layers)))
         log_epoch(0, None)
         for epoch in range(1, epochs + 1):
             order = torch.randperm(len(train.examples), generator=generator).tolist()
@@ -177,6 +178,7 @@ def finetune(
                           f"with ({result.first_loss:.3g}) at lr {lr:g}: it diverged; its ranks mean little.",
                           stacklevel=2)
     finally:
+        replay.close()
         bar.close()
         with torch.no_grad():
             for n, w, b in zip(names, optimizer.weights(), before):

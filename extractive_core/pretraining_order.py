@@ -17,7 +17,7 @@ from .models import LoadedModel
 from .numerics import provenance
 from .ocr import run_two_hop_ocr
 from .params import check_list, check_seeds, load_params
-from .pretrain import pretrained, toy_config
+from .pretrain import pretrain_missing, pretrained, toy_config
 from .toyworld import MODES, ToyCorpus, fact_only_implications
 
 
@@ -37,6 +37,7 @@ def run_pretraining_order(
     modes = check_list(modes, "modes", str, str(list(MODES)))
     clock = time.perf_counter()
     out: dict[str, Any] = {"base": base, "seeds": list(seeds), "modes": {}}
+    pretrain_missing([toy_config(params, mode=mode, seed=seed) for mode in modes for seed in seeds])
     for mode in modes:
         per_seed = []
         for seed in seeds:

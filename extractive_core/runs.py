@@ -30,14 +30,14 @@ from typing import Any, Mapping, Sequence
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import architecture, finetune as finetune_module, metrics, precision, tokens
+from . import architecture, finetune as finetune_module, metrics, precision, prefix, tokens
 from .datasets import Split
 from .finetune import FinetuneResult, finetune, trainable_names
 from .models import LoadedModel, cache_dir
 from .numerics import environment
 from .results import save_json
 
-CODE_MODULES = (finetune_module, metrics, tokens, architecture, precision)
+CODE_MODULES = (finetune_module, metrics, tokens, architecture, precision, prefix)
 
 
 @dataclass

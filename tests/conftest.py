@@ -36,14 +36,14 @@ def tokenizer():
     return word_tokenizer(words_of(dataset_texts()))
 
 
-def tiny_model(model_type: str, vocab_size: int, seed: int = 0):
-    """A 2-layer random model of ``model_type`` (d_model 32, 4 heads of 8, 2 KV heads)."""
+def tiny_model(model_type: str, vocab_size: int, seed: int = 0, n_layers: int = 2):
+    """A random model of ``model_type`` (2 layers unless told, d_model 32, 4 heads of 8, 2 KV heads)."""
     torch.manual_seed(seed)
     config = ARCHITECTURES[model_type](
         vocab_size=vocab_size,
         hidden_size=32,
         intermediate_size=64,
-        num_hidden_layers=2,
+        num_hidden_layers=n_layers,
         num_attention_heads=4,
         num_key_value_heads=2,
         head_dim=8,

@@ -10,7 +10,7 @@ from extractive_core.datasets import HOPS, known_facts, two_hop
 from extractive_core.errors import ParameterError
 from extractive_core.metrics import mean_rank
 from extractive_core.params import load_params
-from extractive_core.pretrain import lr_at, pretrained, toy_config, toy_tokenizer
+from extractive_core.pretrain import is_cached, lr_at, pretrain_missing, pretrained, toy_config, toy_tokenizer
 from extractive_core.toyworld import MODES, ToyConfig, ToyCorpus, held_out_names
 from extractive_core.world import CITIES
 
@@ -148,3 +148,20 @@ def test_pretraining_order_rejects_bad_modes(modes, message):
 
     with pytest.raises(ParameterError, match=message):
         run_pretraining_order(modes=modes, seeds=[0])
+
+
+def test_side_by_side_pretraining_gives_the_in_process_bits(tmp_path, monkeypatch):
+    """Pretraining runs on one thread wherever it runs, so models pretrained two at a time in
+    worker processes equal the one pretrained here, bit for bit, whatever the thread count."""
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "pool"))
+    tiny = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, **{**SMALL, "steps": 40})
+    configs = [ToyConfig(seed=s, **tiny) for s in (0, 1)]
+    pretrain_missing(configs, workers=2)
+    assert all(is_cached(c) for c in configs)
+    pooled = [pretrained(c, progress=False)[0] for c in configs]
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "here"))
+    torch.set_num_threads(2)
+    here, _, _ = pretrained(configs[1], progress=False)
+    assert torch.get_num_threads() == 2  # restored after the one-thread pretraining
+    assert all(torch.equal(p, q) for p, q in zip(pooled[1].parameters(), here.parameters()))
+    assert not all(torch.equal(p, q) for p, q in zip(pooled[0].parameters(), here.parameters()))
