@@ -183,6 +183,24 @@ def claims_table(root: Path | None = None, models: tuple[str, ...] = MODELS) -> 
     return "\n".join(lines) + "\n"
 
 
+def chapter_claims(chapter: str, root: Path | None = None, models: tuple[str, ...] = MODELS) -> str:
+    """Markdown for the end of a chapter: each of its claims, the paper's OLMo-7b value, and
+    per model the measurement and verdict (the claims table's rows for this chapter)."""
+    root = output_root() / "results" if root is None else Path(root)
+    mine = [c for c in CLAIMS if c.chapter == chapter]
+    if not mine:
+        raise ParameterError(f"no claim is shown by {chapter!r}; chapters: {sorted({c.chapter for c in CLAIMS})}")
+    lines = []
+    for claim in mine:
+        parts = []
+        for model in models:
+            got = measurement(claim, model, root)
+            if got is not None:
+                parts.append(f"`{model}`: {got[0]}: **{got[1]}**")
+        lines.append(f"**{claim.text}.** The paper (OLMo-7b): {claim.paper}. Here: " + "; ".join(parts) + ".")
+    return "\n\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description="The claims table, from results/")
     parser.add_argument("--results", type=Path, default=None, help="results folder (default: the repository's)")

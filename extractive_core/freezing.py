@@ -175,7 +175,8 @@ def band_findings(results: dict[str, Any]) -> list[str]:
 
             def show(b: dict) -> str:
                 lo, hi = b["implication"]["ci95"]
-                return f"layers {b['start']}-{b['start'] + results['width'] - 1}: {b['implication']['mean']:.2f} [{lo:.2f}, {hi:.2f}]"
+                spread = f" [{lo:.2f}, {hi:.2f}]" if b["implication"]["n"] > 1 else " (one seed)"
+                return f"layers {b['start']}-{b['start'] + results['width'] - 1}: {b['implication']['mean']:.2f}{spread}"
 
             lines.append(f"**lr {lr}, {hop.replace('_', '-')}** (implication rank {bands[0]['implication_before']:.2f} "
                          f"before finetuning): best with {show(best)}; worst with {show(worst)}.")

@@ -207,8 +207,9 @@ def plot_band_map(results: dict[str, Any]) -> plt.Figure:
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel("final mean rank (0 = best, chance 9.5)")
     axes[0][0].legend(fontsize=7)
-    interval = "95% bootstrap interval" if len(results["seeds"]) >= 3 else "min-max"
-    fig.suptitle(f"Where should a fact be stored? {results['model']}, seeds {results['seeds']} (bars: {interval})",
+    n = len(results["seeds"])
+    interval = "bars: 95% bootstrap interval" if n >= 3 else "bars: min-max" if n == 2 else "one seed, no interval"
+    fig.suptitle(f"Where should a fact be stored? {results['model']}, seeds {results['seeds']} ({interval})",
                  fontsize=10)
     fig.tight_layout()
     return fig

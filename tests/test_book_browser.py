@@ -24,9 +24,18 @@ REQUIRED = os.environ.get("EXTRACTIVE_BROWSER") == "1"
 
 
 def pages() -> list[str]:
-    """The root page and every chapter of _toc.yml, as paths below _build/html."""
+    """The root page and every page of _toc.yml (parts, chapters, sections), as paths below
+    _build/html."""
     toc = yaml.safe_load((REPO / "_toc.yml").read_text())
-    return [f"{toc['root']}.html"] + [f"{c['file']}.html" for c in toc["chapters"]]
+
+    def walk(entries: list[dict]) -> list[str]:
+        found = []
+        for entry in entries:
+            if "file" in entry:
+                found.append(f"{entry['file']}.html")
+            found += walk(entry.get("chapters", []) + entry.get("sections", []))
+        return found
+    return [f"{toc['root']}.html"] + walk(toc.get("parts", []) + toc.get("chapters", []))
 
 
 def figures_made(page: str) -> int:

@@ -65,3 +65,14 @@ def test_missing_results_folder_is_named(tmp_path):
 
     with pytest.raises(ParameterError, match="run the notebooks first"):
         claims_table(tmp_path / "nope")
+
+
+def test_chapter_claims_lists_its_chapters_claims(tmp_path):
+    from extractive_core.claims import chapter_claims
+    from extractive_core.errors import ParameterError
+
+    write(tmp_path, "gemma3_270m", at_chance())
+    text = chapter_claims("03_layer_freezing", root=tmp_path)
+    assert text.count("The paper (OLMo-7b)") == 2 and text.count("**does not**") == 2
+    with pytest.raises(ParameterError, match="no claim is shown by"):
+        chapter_claims("06_model_sweep", root=tmp_path)
