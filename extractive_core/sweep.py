@@ -71,8 +71,10 @@ def findings(results: dict[str, Any]) -> list[str]:
         clear = [f"lr {lr_} x {e_} epochs" for lr_, e_, c in cells
                  if c["implication"]["mean"] < results["chance"] / 2 and c["fact"]["mean"] < 1]
         lo, hi = best["implication"]["ci95"]
+        n = best["implication"]["n"]
+        spread = f"[{lo:.2f}, {hi:.2f}], {n} seeds" if n > 1 else "one seed, no interval"
         lines.append(f"**{hop.replace('_', '-')}**: lowest implication rank {best['implication']['mean']:.2f} "
-                     f"[{lo:.2f}, {hi:.2f}] at lr {lr}, {e} epochs ({best['implication']['n']} seeds); clear OCR "
+                     f"({spread}) at lr {lr}, {e} epochs; clear OCR "
                      f"with the facts learned in {len(clear)} of {len(cells)} cells"
                      + (f" ({', '.join(clear)})." if clear else "."))
     return lines

@@ -53,13 +53,17 @@ def setup_source() -> str:
 
 def stamped(nb: dict, notebook: Path) -> dict:
     """``nb`` with the badge as the first line of its first cell and the setup cell after it."""
+    old_setup = [c for c in nb["cells"] if TAG in c.get("metadata", {}).get("tags", [])]
     cells = [copy.deepcopy(c) for c in nb["cells"] if TAG not in c.get("metadata", {}).get("tags", [])]
     first = "".join(cells[0]["source"]).split("\n")
     if BADGE_MARK in first[0]:
         first = first[2:] if len(first) > 1 and first[1] == "" else first[1:]
     cells[0]["source"] = _lines("\n".join([badge(notebook), ""] + first))
-    setup = {"cell_type": "code", "execution_count": None, "id": "colab-setup",
-             "metadata": {"tags": [TAG, "remove-cell"]}, "outputs": [], "source": _lines(setup_source())}
+    # An executed setup cell keeps its execution record (papermill's metadata, no outputs).
+    setup = copy.deepcopy(old_setup[0]) if old_setup else {
+        "cell_type": "code", "execution_count": None, "id": "colab-setup", "metadata": {}, "outputs": []}
+    setup["metadata"]["tags"] = [TAG, "remove-cell"]
+    setup["source"] = _lines(setup_source())
     return {**nb, "cells": [cells[0], setup] + cells[1:]}
 
 
