@@ -19,12 +19,12 @@ from typing import Any, Callable
 import numpy as np
 
 from .errors import ParameterError
+from .ocr import finding
 from .params import load_params
 from .results import load_json, output_root
 from .stats import summarise
 
 MODELS = ("gemma3_270m", "toyworld")
-CHANCE = 9.5
 Measured = tuple[str, str]  # (measurement, verdict)
 
 
@@ -35,11 +35,11 @@ def interval(s: dict[str, Any]) -> str:
 
 
 def two_hop(hop: str) -> Callable[[dict, str], Measured]:
-    """Final implication rank; ``agrees`` below half of chance (clear OCR), ``partly`` more
-    than one rank below chance, else ``does not`` (the two-hop chapter's own rule)."""
+    """Final implication rank; the two-hop chapter's own finding (``ocr.finding``): ``clear``
+    OCR agrees, ``weak`` partly, ``none`` does not."""
     def measure(r: dict, model: str) -> Measured:
         final = summarise([s["test_rank"][-1] for s in r[hop]["per_seed"].values()])
-        verdict = "agrees" if final["mean"] < CHANCE / 2 else "partly" if final["mean"] < CHANCE - 1 else "does not"
+        verdict = {"clear": "agrees", "weak": "partly"}.get(finding(r, hop), "does not")
         return f"implication rank {interval(final)}", verdict
     return measure
 

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from . import plots
 from .errors import ParameterError
-from .results import FIGURE_FORMATS, figure_path, load_json, output_root, save_figure
+from .results import FIGURE_FORMATS, figure_path, load_json, output_root, results_path, save_figure
 
 
 @dataclass(frozen=True)
@@ -39,10 +39,10 @@ FIGURES: dict[str, Figure] = {
 }
 
 
-def drawable(model: str, name: str, root: Path) -> bool:
+def drawable(model: str, name: str) -> bool:
     """Whether the results behind figure ``name`` of ``model`` exist (precision: only where
     the float32-bf16 comparison ran)."""
-    path = root / "results" / model / f"{FIGURES[name].result}.json"
+    path = results_path(model, FIGURES[name].result)
     if not path.is_file():
         return False
     return name != "precision" or model in load_json(path).get("precision", {})
@@ -53,7 +53,7 @@ def redraw(model: str, name: str, formats: tuple[str, ...] = FIGURE_FORMATS) -> 
     if name not in FIGURES:
         raise ParameterError(f"unknown figure {name!r}; choose from {sorted(FIGURES)}")
     fig = FIGURES[name]
-    results = load_json(output_root() / "results" / model / f"{fig.result}.json")
+    results = load_json(results_path(model, fig.result))
     drawn = fig.plot(fig.part(results, model))
     path = save_figure(drawn, figure_path(model, name), formats)
     plots.plt.close(drawn)
@@ -69,7 +69,7 @@ def main() -> None:
     models = args.models or sorted(p.name for p in (root / "results").iterdir() if p.is_dir())
     for model in models:
         for name in FIGURES:
-            if drawable(model, name, root):
+            if drawable(model, name):
                 print(redraw(model, name, tuple(args.formats)))
 
 

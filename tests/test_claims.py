@@ -9,13 +9,18 @@ from extractive_core.claims import CLAIMS, claims_table, measurement
 CHANCE = {"values": [9.5] * 3, "mean": 9.5, "min": 9.5, "max": 9.5, "n": 3, "ci95": [9.5, 9.5]}
 
 
+def hop_results(final: float) -> dict:
+    """A two-hop chapter's entry for one hop: three seeds ending at ``final``, their mean curve."""
+    return {"per_seed": {str(s): {"test_rank": [9.5, final]} for s in range(3)}, "test_rank": [9.5, final],
+            "chance_rank": 9.5}
+
+
 def at_chance() -> dict[str, dict]:
     """Results files of a model that learned nothing: every rank at chance, no separation."""
-    seeds = {str(s): {"test_rank": [9.5, 9.5]} for s in range(3)}
     rows = {r: {"implication": CHANCE} for r in ("None", "Early", "Late", "All")}
     totals = {"scores": {"informative": {"layer_totals_per_seed": {"mlp": [[1.0] * 18] * 3}}}}
     return {
-        "two_hop_ocr": {h: {"per_seed": seeds} for h in ("first_hop", "second_hop")},
+        "two_hop_ocr": {h: hop_results(9.5) for h in ("first_hop", "second_hop")},
         "layer_freezing": {"hops": {h: rows for h in ("first_hop", "second_hop")},
                            "verdicts": {"first_hop": "overlap", "second_hop": "overlap"}},
         "extractive_scores": {"hops": {h: totals for h in ("first_hop", "second_hop")}},
@@ -45,8 +50,8 @@ def test_a_model_at_chance_never_agrees(tmp_path):
 
 def test_verdicts_follow_their_rules(tmp_path):
     files = at_chance()
-    files["two_hop_ocr"]["first_hop"]["per_seed"] = {str(s): {"test_rank": [9.5, 2.0]} for s in range(3)}
-    files["two_hop_ocr"]["second_hop"]["per_seed"] = {str(s): {"test_rank": [9.5, 7.0]} for s in range(3)}
+    files["two_hop_ocr"]["first_hop"] = hop_results(2.0)
+    files["two_hop_ocr"]["second_hop"] = hop_results(7.0)
     files["data_ordering"]["verdicts"].update({"ocr/joint": "OCR", "ocr/facts_first": "OCR"})
     files["grafting"]["verdicts"]["claim"] = "weak"
     write(tmp_path, "gemma3_270m", files)

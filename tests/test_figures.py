@@ -15,7 +15,7 @@ def test_redraw_from_results_alone(tmp_path, monkeypatch):
     (tmp_path / "results" / "gemma3_270m").mkdir(parents=True)
     shutil.copy(REPO / "results" / "gemma3_270m" / "two_hop_ocr.json", tmp_path / "results" / "gemma3_270m")
     monkeypatch.setenv("EXTRACTIVE_OUTPUT", str(tmp_path))
-    assert drawable("gemma3_270m", "two_hop_ocr", tmp_path) and not drawable("gemma3_270m", "grafting", tmp_path)
+    assert drawable("gemma3_270m", "two_hop_ocr") and not drawable("gemma3_270m", "grafting")
     png = redraw("gemma3_270m", "two_hop_ocr")
     pdf = png.with_suffix(".pdf")
     assert png == tmp_path / "figures" / "gemma3_270m" / "two_hop_ocr.png"
