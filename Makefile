@@ -36,8 +36,9 @@ book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: _build/html/index.html"
 
-# Lint and types, unit tests, then every notebook re-executed by nbval into a fresh folder
-# with a fresh run cache (every finetuning run retrained once), then the fresh results are
+# Lint and types, unit tests, the toy models of the corpus-order grid (two at a time, as the
+# main job does first), then every notebook re-executed by nbval into a fresh folder with a
+# fresh run cache (every finetuning run retrained once), then the fresh results are
 # checked against the committed ones: numbers within the measured tolerance, verdicts equal.
 FRESH := _build/fresh
 test: setup chromium
@@ -45,6 +46,7 @@ test: setup chromium
 	$(BIN)/mypy extractive_core
 	$(BIN)/pytest tests --durations=5 --ignore=tests/test_book_browser.py
 	rm -rf $(FRESH) && mkdir -p $(FRESH)
+	EXTRACTIVE_PROGRESS=0 $(BIN)/python -m extractive_core.pretraining_order
 	EXTRACTIVE_OUTPUT=$(CURDIR)/$(FRESH) EXTRACTIVE_RUN_CACHE=$(CURDIR)/$(FRESH)/runs EXTRACTIVE_PROGRESS=0 EXTRACTIVE_PROBE_SETTINGS=0 \
 	  $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=0 $(NOTEBOOKS)
 	rm -rf $(FRESH)/runs

@@ -45,13 +45,18 @@ def cache_dir() -> Path:
     return Path(env) if env else Path.home() / ".cache" / "extractive_structures"
 
 
+def default_threads() -> int:
+    """``$EXTRACTIVE_THREADS`` if set, else the cores this process may use."""
+    env = os.environ.get("EXTRACTIVE_THREADS", "")
+    if env and not (env.isdigit() and int(env) >= 1):
+        raise ParameterError(f"EXTRACTIVE_THREADS must be a whole number >= 1, got {env!r}")
+    return int(env) if env else len(os.sched_getaffinity(0))
+
+
 def set_threads(threads: int | None) -> int:
     """Set torch's CPU thread count (None: ``$EXTRACTIVE_THREADS``, else all cores)."""
     if threads is None:
-        env = os.environ.get("EXTRACTIVE_THREADS", "")
-        if env and not env.isdigit():
-            raise ParameterError(f"EXTRACTIVE_THREADS must be a whole number, got {env!r}")
-        threads = int(env) if env else (os.cpu_count() or 1)
+        threads = default_threads()
     if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
         raise ParameterError(f"threads must be a whole number >= 1 (or None), got {threads!r}")
     torch.set_num_threads(threads)

@@ -14,7 +14,6 @@ two threads against 82 ms on one, measured on 2 cores).
 from __future__ import annotations
 
 import math
-import os
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
@@ -29,7 +28,7 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, Pre
 from .datasets import dataset_texts
 from .daxwug import daxwug_texts
 from .errors import ParameterError
-from .models import cache_dir, save_checkpoint, show_progress
+from .models import cache_dir, default_threads, save_checkpoint, show_progress
 from .params import ModelParams
 from .results import load_json
 from .runs import record
@@ -163,7 +162,7 @@ def pretrain_missing(configs: Sequence[ToyConfig], workers: int | None = None) -
     or one model missing it does nothing: ``pretrained`` then pretrains in this process."""
     todo = [c for c in dict.fromkeys(configs) if not is_cached(c)]
     if workers is None:
-        workers = int(os.environ.get("EXTRACTIVE_THREADS", "") or len(os.sched_getaffinity(0)))
+        workers = default_threads()
     workers = min(workers, len(todo))
     if workers < 2:
         return

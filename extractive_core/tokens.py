@@ -8,6 +8,7 @@ token is the prompt's last.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -18,9 +19,26 @@ from .datasets import Example
 from .errors import TokenizerCollisionError
 
 
+_ENCODED: "weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict]" = weakref.WeakKeyDictionary()
+
+
+def encode(tokenizer: PreTrainedTokenizerBase, text: str, special: bool = True) -> list[int]:
+    """``tokenizer(text)["input_ids"]``, memoised per tokenizer object: finetuning collates the
+    same few prompts every step, and tokenising them again dominated the toy models' runs.
+    The memo is keyed on the vocabulary size too, so adding tokens invalidates it."""
+    try:
+        memo = _ENCODED.setdefault(tokenizer, {})
+    except TypeError:  # an object that cannot be weakly referenced: no memo
+        return list(tokenizer(text, add_special_tokens=special)["input_ids"])
+    key = (text, special, len(tokenizer))
+    if key not in memo:
+        memo[key] = tuple(tokenizer(text, add_special_tokens=special)["input_ids"])
+    return list(memo[key])
+
+
 def answer_ids(tokenizer: PreTrainedTokenizerBase, answer: str) -> list[int]:
     """Token ids of ``" " + answer``, without special tokens (a leading BOS is dropped)."""
-    ids = tokenizer(" " + answer, add_special_tokens=False)["input_ids"]
+    ids = encode(tokenizer, " " + answer, special=False)
     if ids and ids[0] == tokenizer.bos_token_id:
         ids = ids[1:]
     return ids
@@ -65,7 +83,7 @@ def collate(
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     rows, label_rows, positions = [], [], []
     for ex in examples:
-        prompt = tokenizer(ex.prompt)["input_ids"]
+        prompt = encode(tokenizer, ex.prompt)
         answer = answer_ids(tokenizer, ex.answer) if with_answers else []
         rows.append(prompt + answer)
         label_rows.append([-100] * len(prompt) + answer)
