@@ -28,7 +28,7 @@ from .models import show_progress
 from .params import check_recipe
 from .precision import MasterWeightAdam
 from .prefix import frozen_prefix, replay_start
-from .tokens import Batch, collate
+from .tokens import Batch, collate, memoised
 
 Delta = dict[str, torch.Tensor]
 
@@ -145,9 +145,10 @@ def finetune(
 
     result = FinetuneResult(delta={})
     bar = tqdm(total=epochs * steps_per_epoch, desc="finetune", disable=not show_progress(progress), mininterval=1.0)
-    replay = ExitStack()  # blocks before the first trained layer run once per sequence (prefix.py)
+    replay = ExitStack()  # frozen blocks run once per sequence (prefix.py); prompts tokenised once
     try:
         replay.enter_context(frozen_prefix(model, replay_start(trainable, layers)))
+        replay.enter_context(memoised(tokenizer))  # the same prompts are collated every step
         log_epoch(0, None)
         for epoch in range(1, epochs + 1):
             order = torch.randperm(len(train.examples), generator=generator).tolist()

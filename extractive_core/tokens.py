@@ -8,9 +8,9 @@ token is the prompt's last.
 
 from __future__ import annotations
 
-import weakref
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 from transformers import PreTrainedTokenizerBase
@@ -19,21 +19,34 @@ from .datasets import Example
 from .errors import TokenizerCollisionError
 
 
-_ENCODED: "weakref.WeakKeyDictionary[PreTrainedTokenizerBase, dict]" = weakref.WeakKeyDictionary()
+_MEMOS: dict[int, dict[tuple[str, bool], tuple[int, ...]]] = {}  # id(tokenizer) -> memo, while a block is open
+
+
+@contextmanager
+def memoised(tokenizer: PreTrainedTokenizerBase) -> Iterator[None]:
+    """Within the block, ``encode`` tokenises each text once with ``tokenizer``: a finetuning
+    run collates the same few prompts at every step and evaluation, and tokenising them again
+    took about a tenth of a toy model's run. Scoped to the block, so a tokenizer changed
+    afterwards (added tokens) is never answered from a stale memo."""
+    key = id(tokenizer)
+    if key in _MEMOS:  # nested: the outer block's memo serves
+        yield
+        return
+    _MEMOS[key] = {}
+    try:
+        yield
+    finally:
+        del _MEMOS[key]
 
 
 def encode(tokenizer: PreTrainedTokenizerBase, text: str, special: bool = True) -> list[int]:
-    """``tokenizer(text)["input_ids"]``, memoised per tokenizer object: finetuning collates the
-    same few prompts every step, and tokenising them again dominated the toy models' runs.
-    The memo is keyed on the vocabulary size too, so adding tokens invalidates it."""
-    try:
-        memo = _ENCODED.setdefault(tokenizer, {})
-    except TypeError:  # an object that cannot be weakly referenced: no memo
+    """``tokenizer(text)["input_ids"]``, from the memo inside a ``memoised`` block."""
+    memo = _MEMOS.get(id(tokenizer))
+    if memo is None:
         return list(tokenizer(text, add_special_tokens=special)["input_ids"])
-    key = (text, special, len(tokenizer))
-    if key not in memo:
-        memo[key] = tuple(tokenizer(text, add_special_tokens=special)["input_ids"])
-    return list(memo[key])
+    if (text, special) not in memo:
+        memo[text, special] = tuple(tokenizer(text, add_special_tokens=special)["input_ids"])
+    return list(memo[text, special])
 
 
 def answer_ids(tokenizer: PreTrainedTokenizerBase, answer: str) -> list[int]:

@@ -54,3 +54,20 @@ def test_restricted_lm_logits_equal_full_logits(tokenizer):
     hidden = torch.randn(3, 32)
     ids = torch.tensor([5, 9, 2])
     assert torch.allclose(lm_logits(model, hidden, ids), lm_logits(model, hidden)[:, ids])
+
+
+def test_memoised_tokenisation_is_the_tokenizer_and_ends_with_its_block(tokenizer, monkeypatch):
+    from extractive_core import tokens
+
+    examples = [Example("Tokyo", "Japanese"), Example("The mayor of Tokyo is", "Ann")]
+    plain = collate(tokenizer, examples)
+    calls = []
+    real = type(tokenizer).__call__
+    monkeypatch.setattr(type(tokenizer), "__call__", lambda self, *a, **k: calls.append(a[0]) or real(self, *a, **k))
+    with tokens.memoised(tokenizer), tokens.memoised(tokenizer):  # nested blocks share one memo
+        first, again = collate(tokenizer, examples), collate(tokenizer, examples)
+    assert len(calls) == 4  # two prompts and two answers, each tokenised once for both batches
+    for batch in (first, again):
+        assert all(torch.equal(a, b) for a, b in zip(batch.__dict__.values(), plain.__dict__.values()))
+    collate(tokenizer, examples)
+    assert len(calls) == 8 and not tokens._MEMOS  # outside the block nothing is remembered
