@@ -59,9 +59,11 @@ def prefetch_seeds(name: str, seeds: Sequence[int], jobs: Sequence[Job], device:
     count = workers_for(name, seeds, device, workers)
     if not count:
         return None
-    from .pretrain import load_toy_model
+    from .pretrain import is_cached, pretrained, toy_config
 
-    load_toy_model(load_params(name))  # pretrained here first, never by two workers at once
+    config = toy_config(load_params(name))
+    if not is_cached(config):  # pretrained here first, never by two workers at once
+        pretrained(config)
     with ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_load_worker_model,
                              initargs=(name,)) as pool:
         list(pool.map(_run_seed, [(seed, jobs) for seed in seeds]))

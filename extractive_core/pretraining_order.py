@@ -122,6 +122,11 @@ def pretraining_order_verdict(results: dict[str, Any]) -> str:
 if __name__ == "__main__":
     import sys
 
+    from .errors import ExtractiveError
+
     started = time.perf_counter()
-    pretrain_corpus_grid(sys.argv[1] if len(sys.argv) > 1 else "toyworld")
+    try:
+        pretrain_corpus_grid(sys.argv[1] if len(sys.argv) > 1 else "toyworld")
+    except ExtractiveError as err:
+        sys.exit(f"python -m extractive_core.pretraining_order [TOY_PARAMS_NAME]: {err}")
     print(f"toy models of the corpus-order grid pretrained or found cached in {time.perf_counter() - started:.0f} s")

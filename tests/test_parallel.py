@@ -51,3 +51,13 @@ def test_bad_jobs_and_thread_settings_are_named(tiny_toy, monkeypatch):
     monkeypatch.setenv("EXTRACTIVE_THREADS", "two")
     with pytest.raises(ParameterError, match="EXTRACTIVE_THREADS must be a whole number"):
         workers_for(tiny_toy, [0, 1])
+
+
+def test_pretraining_step_names_a_model_that_is_not_a_toy_model():
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "extractive_core.pretraining_order", "gemma3_270m"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert "'gemma3_270m' is not a toy model" in proc.stderr
