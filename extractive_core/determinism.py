@@ -116,8 +116,8 @@ def under_settings(probe: str, settings: Mapping[str, Mapping[str, str]] = SETTI
             env = {**os.environ, **variables, "EXTRACTIVE_PROGRESS": "0"}
             if variables:
                 env["EXTRACTIVE_RUN_CACHE"] = "0"
-            if probe == "toy_ocr":
-                env["EXTRACTIVE_CACHE"] = scratch
+            if probe == "toy_ocr":  # pretrained under the setting, never the shipped checkpoint
+                env.update(EXTRACTIVE_CACHE=scratch, EXTRACTIVE_PRETRAIN="1")
             cmd = [sys.executable, "-m", "extractive_core.determinism", probe, json.dumps(kwargs)]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:

@@ -8,7 +8,10 @@ import time
 from typing import Any, Sequence
 
 import numpy as np
+from transformers import PreTrainedModel
 
+from .architecture import n_layers
+from .components import component_names, parse
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
 from .exact import exact_check
@@ -28,12 +31,15 @@ def run_extractive_scores(
     exact_seed: int | None = 0,
     exact_counterfactuals: int = 1,
     exact_hops: Sequence[str] | None = None,
+    exact_layer_stride: int = 1,
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Per hop: the three scores for MLPs and attention (heads summed) per display token x
     layer (mean over seeds), per-layer totals per seed and their rank stability, and the
-    linear-vs-exact check on ``exact_seed`` (None skips it) for ``exact_hops`` (None: every hop)."""
+    linear-vs-exact check on ``exact_seed`` (None skips it) for ``exact_hops`` (None: every hop),
+    over the components of every ``exact_layer_stride``-th layer from layer 0 (1: all)."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
+    checked = exact_components(lm.model, exact_layer_stride)
     exact_hops = hops if exact_hops is None else check_hops(exact_hops)
     if not set(exact_hops) <= set(hops):
         raise ParameterError(f"exact_hops {exact_hops} must be among the hops scored, {hops}")
@@ -43,7 +49,8 @@ def run_extractive_scores(
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "n_counterfactuals": n_counterfactuals,
                            "exact_seed": exact_seed, "exact_counterfactuals": exact_counterfactuals,
-                           "exact_hops": list(exact_hops) if exact_seed is not None else [], **recipe,
+                           "exact_hops": list(exact_hops) if exact_seed is not None else [],
+                           "exact_layer_stride": exact_layer_stride, **recipe,
                            "hops": {}}
     for hop in hops:
         split = two_hop(hop).implications
@@ -63,7 +70,7 @@ def run_extractive_scores(
                 totals[kind]["attn"].append(t["heads"].sum(-1).double().cpu().numpy())
             entry["display_tokens"] = scores.display_tokens
             if seed == exact_seed and hop in exact_hops:
-                check = exact_check(lm.model, lm.tokenizer, split, run.delta, scores=scores,
+                check = exact_check(lm.model, lm.tokenizer, split, run.delta, scores=scores, components=checked,
                                     n_counterfactuals=exact_counterfactuals, progress=progress)
                 entry["exact"] = {"summary": check.summary(), "names": check.names,
                                   "linear": {k: v.tolist() for k, v in check.linear.items()},
@@ -127,6 +134,15 @@ def describe(results: dict[str, Any], late_start: int | None) -> str:
     return "\n\n".join(lines)
 
 
+def exact_components(model: PreTrainedModel, stride: int) -> list[str]:
+    """The components (MLP and heads) of layers 0, ``stride``, 2 ``stride``, ...: the exact
+    check's sample, spread over the depth (its cost grows with the components checked)."""
+    total = n_layers(model)
+    if isinstance(stride, bool) or not isinstance(stride, int) or not 1 <= stride <= total:
+        raise ParameterError(f"exact_layer_stride must be a whole number in 1..{total} (1: every layer), got {stride!r}")
+    return [n for n in component_names(model) if parse(model, n)[0] % stride == 0]
+
+
 def linearisation_verdict(r: float, relative_error: float) -> str:
     """``holds`` (r >= 0.9 and relative error <= 0.3), ``rough`` (r >= 0.5) or ``breaks``."""
     if r == r and r >= 0.9 and relative_error <= 0.3:
@@ -147,6 +163,8 @@ def exact_findings(results: dict[str, Any]) -> str:
             s = groups["all"]
             parts.append(f"{kind.replace('_', ' ')} **{linearisation_verdict(s['r'], s['relative_error'])}** "
                          f"(r {s['r']:.2f}, relative error {s['relative_error']:.2f})")
+        stride = results.get("exact_layer_stride", 1)
+        sample = "" if stride == 1 else f" (of layers 0, {stride}, {2 * stride}, ...)"
         lines.append(f"**{hop.replace('_', '-')}**, seed {results['exact_seed']}, {len(entry['exact']['names'])} "
-                     "components: " + "; ".join(parts) + ".")
+                     f"components{sample}: " + "; ".join(parts) + ".")
     return "\n\n".join(lines)

@@ -9,16 +9,29 @@ Pretraining always runs on one CPU thread: a toy model's bits then do not depend
 machine's core count, and ``pretrain_missing`` pretrains several models side by side, one
 per core (a toy model's small matrices gain little from a second thread: 62 ms a step on
 two threads against 82 ms on one, measured on 2 cores).
+
+Shipped checkpoints: the models of the corpus-order grid are committed, in float16, under
+``extractive_core/toy_checkpoints/`` (12 models, about 7 MB), because pretraining all of them
+took 12 of the main job's minutes on 2 cores. A pretrained model's weights are rounded to
+float16 before they are saved, so a shipped checkpoint and a fresh pretraining of its config
+are the same model. ``pretrained`` copies a shipped checkpoint into the cache when the cache
+lacks it; ``EXTRACTIVE_PRETRAIN=1`` ignores the shipped ones and pretrains, and
+``python -m extractive_core.pretraining_order --regenerate`` rewrites them (``--check``
+re-pretrains the base model and compares it with its shipped checkpoint).
 """
 
 from __future__ import annotations
 
 import math
+import os
+import shutil
+import tempfile
 import time
 from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Iterator, Sequence
 
 import torch
@@ -29,6 +42,7 @@ from .datasets import dataset_texts
 from .daxwug import daxwug_texts
 from .errors import ParameterError
 from .models import cache_dir, default_threads, save_checkpoint, show_progress
+from .numerics import environment
 from .params import ModelParams
 from .results import load_json
 from .runs import record
@@ -121,15 +135,27 @@ def _pretrain(config: ToyConfig, progress: bool | None) -> tuple[PreTrainedModel
             bar.set_postfix(loss=f"{loss.item():.3f}")
     seconds = time.perf_counter() - start
     model.eval()
+    round_to_float16(model)
     log = {"config": asdict(config), "seconds": seconds, "tokens": tokens, "tokens_per_s": tokens / seconds,
-           "final_loss": sum(losses[-50:]) / len(losses[-50:])}
+           "final_loss": sum(losses[-50:]) / len(losses[-50:]), "provenance": environment(model)}
     return model, tokenizer, log
+
+
+@torch.no_grad()
+def round_to_float16(model: PreTrainedModel) -> None:
+    """Round every weight to the nearest float16 value, kept in float32: the precision a
+    checkpoint is saved and shipped in, so a shipped and a fresh model are the same."""
+    for p in model.parameters():
+        p.copy_(p.half().float())
 
 
 _JUST_PRETRAINED: set[str] = set()  # keys pretrain_missing trained in workers (not cache hits)
 
 
-def checkpoint_dir(config: ToyConfig):
+SHIPPED = Path(__file__).parent / "toy_checkpoints"  # the committed float16 checkpoints, by config key
+
+
+def checkpoint_dir(config: ToyConfig) -> Path:
     """Where the pretrained checkpoint of ``config`` is cached."""
     return cache_dir() / "toyworld" / config.key()
 
@@ -138,12 +164,46 @@ def is_cached(config: ToyConfig) -> bool:
     return (checkpoint_dir(config) / "pretrain_log.json").is_file()
 
 
-def pretrained(config: ToyConfig, progress: bool | None = None, force: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
-    """The cached checkpoint for ``config``, pretraining it first if absent (or ``force``)."""
+def pretrain_requested() -> bool:
+    """``EXTRACTIVE_PRETRAIN=1``: pretrain instead of using a shipped checkpoint."""
+    value = os.environ.get("EXTRACTIVE_PRETRAIN", "0")
+    if value not in ("0", "1"):
+        raise ParameterError(f"EXTRACTIVE_PRETRAIN must be 0 or 1, got {value!r}")
+    return value == "1"
+
+
+def install_shipped(config: ToyConfig) -> bool:
+    """Copy the shipped checkpoint of ``config`` into the cache (whole or not at all), unless
+    it is cached already, none is shipped, or ``EXTRACTIVE_PRETRAIN=1``. True if it did."""
+    source = SHIPPED / config.key()
+    if is_cached(config) or pretrain_requested() or not (source / "pretrain_log.json").is_file():
+        return False
     target = checkpoint_dir(config)
-    if force or not is_cached(config):
-        model, tokenizer, log = pretrain(config, progress)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
+    shutil.copytree(source, staging, dirs_exist_ok=True)
+    shutil.rmtree(target, ignore_errors=True)
+    staging.rename(target)
+    record("pretrain_shipped", config.key())
+    return True
+
+
+def save_toy_checkpoint(target: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerFast, log: dict) -> None:
+    """Save a toy model in float16 (its weights are float16 values already), with its log."""
+    model.half()
+    try:
         save_checkpoint(target, model, tokenizer, {"pretrain_log.json": log})
+    finally:
+        model.float()
+
+
+def pretrained(config: ToyConfig, progress: bool | None = None, force: bool = False) -> tuple[PreTrainedModel, PreTrainedTokenizerFast, dict]:
+    """The cached checkpoint for ``config``: the shipped one if the cache lacks it, else
+    pretrained first (always with ``force``)."""
+    target = checkpoint_dir(config)
+    if force or not (is_cached(config) or install_shipped(config)):
+        model, tokenizer, log = pretrain(config, progress)
+        save_toy_checkpoint(target, model, tokenizer, log)
         record("pretrain_trained", config.key(), log["seconds"])
         return model, tokenizer, log
     if config.key() in _JUST_PRETRAINED:
@@ -160,7 +220,7 @@ def pretrain_missing(configs: Sequence[ToyConfig], workers: int | None = None) -
     """Pretrain every config not yet cached, ``workers`` at a time in their own processes
     (None: ``$EXTRACTIVE_THREADS``, else one per core), each on one thread. With one worker
     or one model missing it does nothing: ``pretrained`` then pretrains in this process."""
-    todo = [c for c in dict.fromkeys(configs) if not is_cached(c)]
+    todo = [c for c in dict.fromkeys(configs) if not (is_cached(c) or install_shipped(c))]
     if workers is None:
         workers = default_threads()
     workers = min(workers, len(todo))
@@ -195,3 +255,70 @@ def load_toy_model(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedToke
     """The pretrained toy model of a params file (pretrained on first use, then cached)."""
     model, tokenizer, _ = pretrained(toy_config(params))
     return model, tokenizer
+
+
+SHIPPED_LOSS_TOLERANCE = 0.05  # final pretraining loss (about 1.0), fresh against shipped, on another machine
+
+
+@contextmanager
+def pretraining_forced() -> Iterator[None]:
+    """Within the block (and in worker processes started in it), ``EXTRACTIVE_PRETRAIN=1``."""
+    before = os.environ.get("EXTRACTIVE_PRETRAIN")
+    os.environ["EXTRACTIVE_PRETRAIN"] = "1"
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("EXTRACTIVE_PRETRAIN", None)
+        else:
+            os.environ["EXTRACTIVE_PRETRAIN"] = before
+
+
+def regenerate_shipped(configs: Sequence[ToyConfig]) -> None:
+    """Pretrain ``configs`` afresh (two at a time), replace their cached checkpoints, and
+    make them the shipped set (every other shipped checkpoint is removed)."""
+    configs = list(dict.fromkeys(configs))
+    with pretraining_forced():
+        for config in configs:
+            shutil.rmtree(checkpoint_dir(config), ignore_errors=True)
+        pretrain_missing(configs)
+        for config in configs:
+            pretrained(config, progress=False)
+    staging = Path(tempfile.mkdtemp(dir=SHIPPED.parent, prefix=f".{SHIPPED.name}-"))
+    for config in configs:
+        shutil.copytree(checkpoint_dir(config), staging / config.key())
+    shutil.rmtree(SHIPPED, ignore_errors=True)
+    staging.rename(SHIPPED)
+
+
+def check_shipped(config: ToyConfig, progress: bool | None = None) -> tuple[list[str], list[str]]:
+    """Pretrain ``config`` afresh (nothing cached or written) and compare it with its shipped
+    checkpoint: identical weights where the environment is the one that made it, else a final
+    loss within ``SHIPPED_LOSS_TOLERANCE``. Returns report lines and problems."""
+    from safetensors.torch import load_file
+
+    from .reproduce import same_environment
+
+    source = SHIPPED / config.key()
+    if not (source / "pretrain_log.json").is_file():
+        return [], [f"no shipped checkpoint for {config.key()} under {SHIPPED}: run "
+                    "`python -m extractive_core.pretraining_order --regenerate`"]
+    shipped_log = load_json(source / "pretrain_log.json")
+    model, _, log = pretrain(config, progress)
+    shipped = load_file(source / "model.safetensors")
+    fresh = {k: v.half() for k, v in model.state_dict().items() if k in shipped}
+    differing = [k for k in shipped if not torch.equal(shipped[k], fresh.get(k, torch.empty(0)))]
+    worst = max((float((shipped[k].float() - fresh[k].float()).abs().max()) for k in differing if k in fresh),
+                default=0.0)
+    loss_diff = abs(log["final_loss"] - shipped_log["final_loss"])
+    strict = same_environment(shipped_log, log)
+    report = [f"{config.key()}: fresh final loss {log['final_loss']:.4f}, shipped {shipped_log['final_loss']:.4f}; "
+              f"{len(differing)} of {len(shipped)} weight tensors differ (largest |diff| {worst:.3g}); "
+              + ("same environment as the shipped one: identical weights expected" if strict else
+                 f"another environment: final loss within {SHIPPED_LOSS_TOLERANCE} expected")]
+    problems = []
+    if strict and differing:
+        problems.append(f"{config.key()}: the fresh weights differ from the shipped ones in the environment that made them")
+    if loss_diff > SHIPPED_LOSS_TOLERANCE:
+        problems.append(f"{config.key()}: final loss differs by {loss_diff:.3g} (> {SHIPPED_LOSS_TOLERANCE})")
+    return report, problems

@@ -6,8 +6,9 @@ orders *continued training* of an already pretrained model on the daxwug relatio
 
 from __future__ import annotations
 
-from dataclasses import replace
+import sys
 import time
+from dataclasses import replace
 from statistics import mean
 from typing import Any, Sequence
 
@@ -17,21 +18,27 @@ from .models import LoadedModel
 from .numerics import provenance
 from .ocr import run_two_hop_ocr
 from .params import check_list, check_seeds, load_params
-from .pretrain import pretrain_missing, pretrained, toy_config
-from .toyworld import MODES, ToyCorpus, fact_only_implications
+from .pretrain import check_shipped, pretrain_missing, pretrained, regenerate_shipped, toy_config
+from .toyworld import MODES, ToyConfig, ToyCorpus, fact_only_implications
 
 
 DEFAULT_SEEDS = (0, 1, 2)  # pretraining seeds per corpus mode
 
 
+def grid_configs(base: str = "toyworld", modes: Sequence[str] = MODES,
+                 seeds: Sequence[int] = DEFAULT_SEEDS) -> list[ToyConfig]:
+    """The ``ToyConfig`` of every (mode, seed) toy model of ``base``."""
+    params = load_params(base)
+    return [toy_config(params, mode=mode, seed=seed)
+            for mode in check_list(modes, "modes", str, str(list(MODES))) for seed in check_seeds(seeds)]
+
+
 def pretrain_corpus_grid(base: str = "toyworld", modes: Sequence[str] = MODES,
                          seeds: Sequence[int] = DEFAULT_SEEDS) -> None:
-    """Pretrain every (mode, seed) toy model of ``base`` not yet cached, two at a time (one
-    thread each). The main job does this first, so the base toy model (``facts_first``, seed 0)
-    that the other chapters use is pretrained beside another model instead of alone."""
-    params = load_params(base)
-    pretrain_missing([toy_config(params, mode=mode, seed=seed)
-                      for mode in check_list(modes, "modes", str, str(list(MODES))) for seed in check_seeds(seeds)])
+    """Make every (mode, seed) toy model of ``base`` available in the cache: the shipped
+    checkpoint where there is one (``pretrain.SHIPPED``), else pretrained, two at a time (one
+    thread each). The main job does this first."""
+    pretrain_missing(grid_configs(base, modes, seeds))
 
 
 def run_pretraining_order(
@@ -119,14 +126,41 @@ def pretraining_order_verdict(results: dict[str, Any]) -> str:
     return "\n\n".join(lines)
 
 
-if __name__ == "__main__":
-    import sys
+USAGE = """python -m extractive_core.pretraining_order [TOY_PARAMS_NAME] [--check | --regenerate]
+  (no flag)     make the corpus-order grid's toy models available: shipped checkpoints, else pretrain
+  --check       re-pretrain the base model (facts_first, seed 0) and compare it with its shipped checkpoint
+  --regenerate  pretrain the whole grid afresh and make it the shipped set (extractive_core/toy_checkpoints)"""
 
+
+def main(argv: Sequence[str]) -> int:
+    """The command line (see ``USAGE``); exit status 0, 1 (a check failed) or 2 (bad input)."""
     from .errors import ExtractiveError
 
+    flags = [a for a in argv if a.startswith("-")]
+    names = [a for a in argv if not a.startswith("-")]
+    if len(names) > 1 or len(flags) > 1 or not set(flags) <= {"--check", "--regenerate"}:
+        print(USAGE, file=sys.stderr)
+        return 2
+    base = names[0] if names else "toyworld"
     started = time.perf_counter()
     try:
-        pretrain_corpus_grid(sys.argv[1] if len(sys.argv) > 1 else "toyworld")
+        if flags == ["--check"]:
+            report, problems = check_shipped(grid_configs(base, ["facts_first"], [0])[0])
+            print("\n".join(report + [f"PROBLEM: {p}" for p in problems]))
+            print(f"shipped-checkpoint check {'failed' if problems else 'passed'} in {time.perf_counter() - started:.0f} s")
+            return 1 if problems else 0
+        if flags == ["--regenerate"]:
+            regenerate_shipped(grid_configs(base))
+            print(f"toy models of the corpus-order grid pretrained and shipped in {time.perf_counter() - started:.0f} s")
+            return 0
+        pretrain_corpus_grid(base)
     except ExtractiveError as err:
-        sys.exit(f"python -m extractive_core.pretraining_order [TOY_PARAMS_NAME]: {err}")
-    print(f"toy models of the corpus-order grid pretrained or found cached in {time.perf_counter() - started:.0f} s")
+        print(f"python -m extractive_core.pretraining_order: {err}", file=sys.stderr)
+        return 2
+    print(f"toy models of the corpus-order grid found (cached or shipped) or pretrained in "
+          f"{time.perf_counter() - started:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

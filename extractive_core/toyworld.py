@@ -28,7 +28,8 @@ from .world import CITIES, FIRST_NAMES, LAST_NAMES
 
 MODES = ("facts_first", "impl_first", "impl_first_strict", "no_impl")
 CATEGORIES = ("city_facts", "person_facts", "person_impl", "mayor_facts", "mayor_impl")
-CORPUS_VERSION = 3  # bump when corpus, vocabulary or pretraining code changes what a config produces (2: daxwug words; 3: one thread)
+CORPUS_VERSION = 4  # bump when corpus, vocabulary or pretraining code changes what a config produces
+# (2: daxwug words; 3: one thread; 4: weights rounded to float16, the shipped checkpoints' precision)
 
 
 @dataclass(frozen=True)

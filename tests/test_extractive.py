@@ -276,3 +276,25 @@ def test_exact_check_and_chapter_arguments(tokenizer):
     lm = LoadedModel(model, tokenizer, replace(load_params("toyworld"), name="tiny"))
     with pytest.raises(ParameterError, match="exact_seed"):
         run_extractive_scores(lm, seeds=[0, 1], exact_seed=5)
+    with pytest.raises(ParameterError, match="exact_layer_stride must be a whole number in 1..2"):
+        run_extractive_scores(lm, seeds=[0], exact_layer_stride=3)
+
+
+def test_exact_check_samples_every_strided_layer(tokenizer):
+    """The strided sample holds exactly the components of layers 0, stride, ..., and the
+    check on it gives those components' values of the full check."""
+    import numpy as np
+
+    from extractive_core.extractive_maps import exact_components
+
+    model = tiny_model("llama", len(tokenizer))
+    every = exact_components(model, 1)
+    sample = exact_components(model, 2)
+    assert every == component_names(model) and sample == [n for n in every if n.startswith("blocks.0.")]
+    split, delta = first_hop().implications, random_delta(model)
+    full = exact_check(model, tokenizer, split, delta, n_counterfactuals=1)
+    part = exact_check(model, tokenizer, split, delta, n_counterfactuals=1, components=sample)
+    rows = [every.index(n) for n in sample]
+    for kind in full.exact:
+        assert np.allclose(part.exact[kind], full.exact[kind][rows], rtol=1e-5, atol=1e-7)
+        assert np.array_equal(part.linear[kind], full.linear[kind][rows])

@@ -59,5 +59,8 @@ def test_pretraining_step_names_a_model_that_is_not_a_toy_model():
 
     proc = subprocess.run([sys.executable, "-m", "extractive_core.pretraining_order", "gemma3_270m"],
                           capture_output=True, text=True)
-    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "'gemma3_270m' is not a toy model" in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "extractive_core.pretraining_order", "--shipped"],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2 and "--regenerate" in proc.stderr and "Traceback" not in proc.stderr

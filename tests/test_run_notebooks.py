@@ -17,8 +17,16 @@ def test_model_parameter_is_read_from_the_parameters_cell():
 
 def test_table_counts_cache_events_and_totals():
     text = runner.table([("01_two_hop_ocr", 23.4, {"run_hit": 6}),
-                         ("07_toyworld", 500.0, {"run_trained": 24, "pretrain_hit": 1, "pretrain_trained": 11})])
+                         ("07_toyworld", 500.0, {"run_trained": 24, "pretrain_shipped": 2, "pretrain_hit": 1,
+                                                 "pretrain_trained": 11})])
     lines = text.splitlines()
     assert lines[1].split()[:3] == ["01_two_hop_ocr", "23", "6/0"]
-    assert lines[2].split()[:4] == ["07_toyworld", "500", "0/24", "1/11"]
+    assert lines[2].split()[:4] == ["07_toyworld", "500", "0/24", "2/1/11"]
     assert lines[3].startswith("total") and "523" in lines[3] and "8.7 min" in lines[3]
+
+
+def test_pretraining_step_ships_or_regenerates(monkeypatch):
+    monkeypatch.delenv("EXTRACTIVE_PRETRAIN", raising=False)
+    assert runner.pretrain_step()[1] == ["-m", "extractive_core.pretraining_order"]
+    monkeypatch.setenv("EXTRACTIVE_PRETRAIN", "1")
+    assert runner.pretrain_step()[1][-1] == "--regenerate"

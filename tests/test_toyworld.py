@@ -165,3 +165,44 @@ def test_side_by_side_pretraining_gives_the_in_process_bits(tmp_path, monkeypatc
     assert torch.get_num_threads() == 2  # restored after the one-thread pretraining
     assert all(torch.equal(p, q) for p, q in zip(pooled[1].parameters(), here.parameters()))
     assert not all(torch.equal(p, q) for p, q in zip(pooled[0].parameters(), here.parameters()))
+
+
+def test_shipped_checkpoints_are_the_pretrained_models(tmp_path, monkeypatch):
+    """A shipped (committed) checkpoint is used instead of pretraining, is float16 on disk,
+    and equals a fresh pretraining of its config bit for bit; EXTRACTIVE_PRETRAIN=1 ignores it."""
+    import extractive_core.pretrain as pretrain_module
+    from extractive_core.pretrain import check_shipped, install_shipped, regenerate_shipped
+    from safetensors.torch import load_file
+
+    monkeypatch.setattr(pretrain_module, "SHIPPED", tmp_path / "shipped")
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "made"))
+    tiny = dict(d_model=16, n_layers=1, n_heads=2, d_ff=32, **{**SMALL, "steps": 40})
+    configs = [ToyConfig(seed=s, **tiny) for s in (0, 1)]
+    regenerate_shipped(configs)
+    assert sorted(p.name for p in (tmp_path / "shipped").iterdir()) == sorted(c.key() for c in configs)
+    stored = load_file(tmp_path / "shipped" / configs[0].key() / "model.safetensors")
+    assert all(t.dtype == torch.float16 for t in stored.values())
+
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "fresh"))
+    monkeypatch.setenv("EXTRACTIVE_PRETRAIN", "1")
+    assert not install_shipped(configs[0])  # asked to pretrain
+    retrained, _, fresh_log = pretrained(configs[0], progress=False)
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "user"))
+    monkeypatch.delenv("EXTRACTIVE_PRETRAIN")
+    shipped, _, log = pretrained(configs[0], progress=False)  # copied from the shipped set, not pretrained
+    assert is_cached(configs[0]) and log["seconds"] != fresh_log["seconds"]
+    assert all(torch.equal(p, q) for p, q in zip(shipped.parameters(), retrained.parameters()))
+    assert all(torch.equal(p, p.half().float()) for p in shipped.parameters())
+
+    report, problems = check_shipped(configs[0])
+    assert problems == [] and "0 of" in report[0] and "identical weights expected" in report[0]
+    name = next(iter(stored))
+    stored[name][0] += 1  # a shipped checkpoint that is not what the code makes
+    from safetensors.torch import save_file
+
+    save_file(stored, tmp_path / "shipped" / configs[0].key() / "model.safetensors")
+    _, problems = check_shipped(configs[0])
+    assert problems and "differ from the shipped ones" in problems[0]
+    monkeypatch.setenv("EXTRACTIVE_PRETRAIN", "yes")
+    with pytest.raises(ParameterError, match="EXTRACTIVE_PRETRAIN must be 0 or 1"):
+        install_shipped(configs[1])
