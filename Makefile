@@ -39,8 +39,8 @@ book: setup
 	$(BIN)/jupyter-book build . --warningiserror --keep-going
 	@echo "Book: _build/html/index.html"
 
-# Lint and types, unit tests, the base toy model re-pretrained and compared with its shipped
-# checkpoint, then every notebook re-executed by nbval into a fresh folder with a fresh run
+# Lint and types, unit tests, two toy models re-pretrained and compared with their shipped
+# checkpoints, then every notebook re-executed by nbval into a fresh folder with a fresh run
 # cache (every finetuning run retrained once), then the fresh results are checked against the
 # committed ones: numbers within the measured tolerance, verdicts equal.
 FRESH := _build/fresh

@@ -17,7 +17,7 @@ float16 before they are saved, so a shipped checkpoint and a fresh pretraining o
 are the same model. ``pretrained`` copies a shipped checkpoint into the cache when the cache
 lacks it; ``EXTRACTIVE_PRETRAIN=1`` ignores the shipped ones and pretrains, and
 ``python -m extractive_core.pretraining_order --regenerate`` rewrites them (``--check``
-re-pretrains the base model and compares it with its shipped checkpoint).
+re-pretrains two of them, side by side, and compares each with its shipped checkpoint).
 """
 
 from __future__ import annotations
@@ -291,17 +291,34 @@ def regenerate_shipped(configs: Sequence[ToyConfig]) -> None:
     staging.rename(SHIPPED)
 
 
-def check_shipped(config: ToyConfig, progress: bool | None = None) -> tuple[list[str], list[str]]:
+def check_shipped_all(configs: Sequence[ToyConfig], workers: int | None = None,
+                      root: Path | None = None) -> tuple[list[str], list[str]]:
+    """``check_shipped`` for each config, ``workers`` at a time in their own processes (None:
+    ``$EXTRACTIVE_THREADS``, else one per core); report lines and problems of all."""
+    workers = min(default_threads() if workers is None else workers, len(configs))
+    jobs = [(config, SHIPPED if root is None else root) for config in configs]
+    if workers < 2:
+        results = [check_shipped(c, r) for c, r in jobs]
+    else:
+        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
+            results = list(pool.map(check_shipped, *zip(*jobs)))
+    return [line for report, _ in results for line in report], [p for _, found in results for p in found]
+
+
+def check_shipped(config: ToyConfig, root: Path | None = None,
+                  progress: bool | None = None) -> tuple[list[str], list[str]]:
     """Pretrain ``config`` afresh (nothing cached or written) and compare it with its shipped
-    checkpoint: identical weights where the environment is the one that made it, else a final
-    loss within ``SHIPPED_LOSS_TOLERANCE``. Returns report lines and problems."""
+    checkpoint (under ``root``, default ``SHIPPED``): identical weights where the environment
+    is the one that made it, else a final loss within ``SHIPPED_LOSS_TOLERANCE``. Returns
+    report lines and problems."""
     from safetensors.torch import load_file
 
     from .reproduce import same_environment
 
-    source = SHIPPED / config.key()
+    root = SHIPPED if root is None else root
+    source = root / config.key()
     if not (source / "pretrain_log.json").is_file():
-        return [], [f"no shipped checkpoint for {config.key()} under {SHIPPED}: run "
+        return [], [f"no shipped checkpoint for {config.key()} under {root}: run "
                     "`python -m extractive_core.pretraining_order --regenerate`"]
     shipped_log = load_json(source / "pretrain_log.json")
     model, _, log = pretrain(config, progress)

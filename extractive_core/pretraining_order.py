@@ -18,7 +18,7 @@ from .models import LoadedModel
 from .numerics import provenance
 from .ocr import run_two_hop_ocr
 from .params import check_list, check_seeds, load_params
-from .pretrain import check_shipped, pretrain_missing, pretrained, regenerate_shipped, toy_config
+from .pretrain import check_shipped_all, pretrain_missing, pretrained, regenerate_shipped, toy_config
 from .toyworld import MODES, ToyConfig, ToyCorpus, fact_only_implications
 
 
@@ -128,7 +128,8 @@ def pretraining_order_verdict(results: dict[str, Any]) -> str:
 
 USAGE = """python -m extractive_core.pretraining_order [TOY_PARAMS_NAME] [--check | --regenerate]
   (no flag)     make the corpus-order grid's toy models available: shipped checkpoints, else pretrain
-  --check       re-pretrain the base model (facts_first, seed 0) and compare it with its shipped checkpoint
+  --check       re-pretrain two of them (facts_first and no_impl, seed 0), side by side, and compare each
+                with its shipped checkpoint
   --regenerate  pretrain the whole grid afresh and make it the shipped set (extractive_core/toy_checkpoints)"""
 
 
@@ -145,7 +146,7 @@ def main(argv: Sequence[str]) -> int:
     started = time.perf_counter()
     try:
         if flags == ["--check"]:
-            report, problems = check_shipped(grid_configs(base, ["facts_first"], [0])[0])
+            report, problems = check_shipped_all(grid_configs(base, ["facts_first", "no_impl"], [0]))
             print("\n".join(report + [f"PROBLEM: {p}" for p in problems]))
             print(f"shipped-checkpoint check {'failed' if problems else 'passed'} in {time.perf_counter() - started:.0f} s")
             return 1 if problems else 0

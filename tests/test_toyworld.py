@@ -171,7 +171,7 @@ def test_shipped_checkpoints_are_the_pretrained_models(tmp_path, monkeypatch):
     """A shipped (committed) checkpoint is used instead of pretraining, is float16 on disk,
     and equals a fresh pretraining of its config bit for bit; EXTRACTIVE_PRETRAIN=1 ignores it."""
     import extractive_core.pretrain as pretrain_module
-    from extractive_core.pretrain import check_shipped, install_shipped, regenerate_shipped
+    from extractive_core.pretrain import check_shipped, check_shipped_all, install_shipped, regenerate_shipped
     from safetensors.torch import load_file
 
     monkeypatch.setattr(pretrain_module, "SHIPPED", tmp_path / "shipped")
@@ -194,8 +194,9 @@ def test_shipped_checkpoints_are_the_pretrained_models(tmp_path, monkeypatch):
     assert all(torch.equal(p, q) for p, q in zip(shipped.parameters(), retrained.parameters()))
     assert all(torch.equal(p, p.half().float()) for p in shipped.parameters())
 
-    report, problems = check_shipped(configs[0])
-    assert problems == [] and "0 of" in report[0] and "identical weights expected" in report[0]
+    report, problems = check_shipped_all(configs, workers=2, root=tmp_path / "shipped")  # side by side
+    assert problems == [] and len(report) == 2
+    assert all("0 of" in line and "identical weights expected" in line for line in report)
     name = next(iter(stored))
     stored[name][0] += 1  # a shipped checkpoint that is not what the code makes
     from safetensors.torch import save_file
