@@ -14,7 +14,7 @@ import socket
 import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlparse
 
 import torch
@@ -231,14 +231,27 @@ def _dequantise_file(gguf_path: Path, target: Path) -> None:
 def save_checkpoint(
     target: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, side_files: dict[str, Any] | None = None
 ) -> None:
-    """Write model, tokenizer and JSON side files to ``target`` through a staging folder
-    and a rename, so a cached checkpoint is whole or absent."""
+    """Write model, tokenizer and JSON side files to ``target`` (whole or absent)."""
+
+    def fill(staging: Path) -> None:
+        model.save_pretrained(staging)
+        tokenizer.save_pretrained(staging)
+        for name, data in (side_files or {}).items():
+            save_json(staging / name, data)
+
+    replace_dir(target, fill)
+
+
+def replace_dir(target: Path, fill: Callable[[Path], object]) -> None:
+    """Replace the folder ``target`` by what ``fill`` writes into a staging folder beside it,
+    through a rename, so ``target`` is whole or absent (a failed ``fill`` leaves it as it was)."""
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    model.save_pretrained(staging)
-    tokenizer.save_pretrained(staging)
-    for name, data in (side_files or {}).items():
-        save_json(staging / name, data)
+    try:
+        fill(staging)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
     shutil.rmtree(target, ignore_errors=True)
     staging.rename(target)
 

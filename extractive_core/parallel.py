@@ -64,10 +64,17 @@ def prefetch_seeds(name: str, seeds: Sequence[int], jobs: Sequence[Job], device:
     config = toy_config(load_params(name))
     if not is_cached(config):  # pretrained here first, never by two workers at once
         pretrained(config)
-    with ProcessPoolExecutor(count, mp_context=get_context("spawn"), initializer=_load_worker_model,
-                             initargs=(name,)) as pool:
-        list(pool.map(_run_seed, [(seed, jobs) for seed in seeds]))
+    side_by_side(_run_seed, [(seed, jobs) for seed in seeds], count, initializer=_load_worker_model, initargs=(name,))
     return 1
+
+
+def side_by_side(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
+                 initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> list[Any]:
+    """``[fn(item) for item in items]``, computed ``workers`` at a time in fresh (spawned)
+    worker processes, each set up by ``initializer(*initargs)``; results in ``items`` order."""
+    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
+                             initargs=initargs) as pool:
+        return list(pool.map(fn, items))
 
 
 def _load_worker_model(name: str) -> None:

@@ -25,12 +25,9 @@ from __future__ import annotations
 import math
 import os
 import shutil
-import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from contextlib import contextmanager
 from dataclasses import asdict
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterator, Sequence
 
@@ -41,8 +38,9 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, Pre
 from .datasets import dataset_texts
 from .daxwug import daxwug_texts
 from .errors import ParameterError
-from .models import cache_dir, default_threads, save_checkpoint, show_progress
+from .models import cache_dir, default_threads, replace_dir, save_checkpoint, show_progress
 from .numerics import environment
+from .parallel import side_by_side
 from .params import ModelParams
 from .results import load_json
 from .runs import record
@@ -178,12 +176,7 @@ def install_shipped(config: ToyConfig) -> bool:
     source = SHIPPED / config.key()
     if is_cached(config) or pretrain_requested() or not (source / "pretrain_log.json").is_file():
         return False
-    target = checkpoint_dir(config)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    shutil.copytree(source, staging, dirs_exist_ok=True)
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
+    replace_dir(checkpoint_dir(config), lambda staging: shutil.copytree(source, staging, dirs_exist_ok=True))
     record("pretrain_shipped", config.key())
     return True
 
@@ -216,24 +209,24 @@ def pretrained(config: ToyConfig, progress: bool | None = None, force: bool = Fa
     return model, tokenizer, load_json(target / "pretrain_log.json")
 
 
-def pretrain_missing(configs: Sequence[ToyConfig], workers: int | None = None) -> None:
-    """Pretrain every config not yet cached, ``workers`` at a time in their own processes
-    (None: ``$EXTRACTIVE_THREADS``, else one per core), each on one thread. With one worker
-    or one model missing it does nothing: ``pretrained`` then pretrains in this process."""
-    todo = [c for c in dict.fromkeys(configs) if not (is_cached(c) or install_shipped(c))]
-    if workers is None:
-        workers = default_threads()
-    workers = min(workers, len(todo))
+def pretrain_missing(configs: Sequence[ToyConfig], workers: int | None = None, shipped: bool = True) -> None:
+    """Pretrain every config not yet cached (nor shipped, unless ``shipped`` is False),
+    ``workers`` at a time in their own processes (None: ``$EXTRACTIVE_THREADS``, else one per
+    core), each on one thread. With one worker or one model missing it does nothing:
+    ``pretrained`` then pretrains in this process."""
+    todo = [c for c in dict.fromkeys(configs) if not (is_cached(c) or (shipped and install_shipped(c)))]
+    workers = min(default_threads() if workers is None else workers, len(todo))
     if workers < 2:
         return
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-        for config, _ in zip(todo, pool.map(_pretrain_to_cache, todo)):
-            _JUST_PRETRAINED.add(config.key())
+    side_by_side(_pretrain_to_cache, [(config, not shipped) for config in todo], workers)
+    _JUST_PRETRAINED.update(config.key() for config in todo)
 
 
-def _pretrain_to_cache(config: ToyConfig) -> str:
-    """A worker's job: pretrain ``config`` into the cache (records its own timing)."""
-    pretrained(config, progress=False)
+def _pretrain_to_cache(job: tuple[ToyConfig, bool]) -> str:
+    """A worker's job: pretrain a config into the cache (``force``: never from the shipped
+    set; records its own timing)."""
+    config, force = job
+    pretrained(config, progress=False, force=force)
     return config.key()
 
 
@@ -260,35 +253,22 @@ def load_toy_model(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedToke
 SHIPPED_LOSS_TOLERANCE = 0.05  # final pretraining loss (about 1.0), fresh against shipped, on another machine
 
 
-@contextmanager
-def pretraining_forced() -> Iterator[None]:
-    """Within the block (and in worker processes started in it), ``EXTRACTIVE_PRETRAIN=1``."""
-    before = os.environ.get("EXTRACTIVE_PRETRAIN")
-    os.environ["EXTRACTIVE_PRETRAIN"] = "1"
-    try:
-        yield
-    finally:
-        if before is None:
-            os.environ.pop("EXTRACTIVE_PRETRAIN", None)
-        else:
-            os.environ["EXTRACTIVE_PRETRAIN"] = before
-
-
 def regenerate_shipped(configs: Sequence[ToyConfig]) -> None:
     """Pretrain ``configs`` afresh (two at a time), replace their cached checkpoints, and
     make them the shipped set (every other shipped checkpoint is removed)."""
     configs = list(dict.fromkeys(configs))
-    with pretraining_forced():
-        for config in configs:
-            shutil.rmtree(checkpoint_dir(config), ignore_errors=True)
-        pretrain_missing(configs)
-        for config in configs:
-            pretrained(config, progress=False)
-    staging = Path(tempfile.mkdtemp(dir=SHIPPED.parent, prefix=f".{SHIPPED.name}-"))
     for config in configs:
-        shutil.copytree(checkpoint_dir(config), staging / config.key())
-    shutil.rmtree(SHIPPED, ignore_errors=True)
-    staging.rename(SHIPPED)
+        shutil.rmtree(checkpoint_dir(config), ignore_errors=True)
+    pretrain_missing(configs, shipped=False)
+    for config in configs:
+        if not is_cached(config):  # one worker: pretrain_missing left them to this process
+            pretrained(config, progress=False, force=True)
+
+    def fill(staging: Path) -> None:
+        for config in configs:
+            shutil.copytree(checkpoint_dir(config), staging / config.key())
+
+    replace_dir(SHIPPED, fill)
 
 
 def check_shipped_all(configs: Sequence[ToyConfig], workers: int | None = None,
@@ -297,12 +277,13 @@ def check_shipped_all(configs: Sequence[ToyConfig], workers: int | None = None,
     ``$EXTRACTIVE_THREADS``, else one per core); report lines and problems of all."""
     workers = min(default_threads() if workers is None else workers, len(configs))
     jobs = [(config, SHIPPED if root is None else root) for config in configs]
-    if workers < 2:
-        results = [check_shipped(c, r) for c, r in jobs]
-    else:
-        with ProcessPoolExecutor(workers, mp_context=get_context("spawn")) as pool:
-            results = list(pool.map(check_shipped, *zip(*jobs)))
+    run = side_by_side if workers >= 2 else lambda fn, items, _: [fn(item) for item in items]
+    results = run(_check_job, jobs, workers)
     return [line for report, _ in results for line in report], [p for _, found in results for p in found]
+
+
+def _check_job(job: tuple[ToyConfig, Path]) -> tuple[list[str], list[str]]:
+    return check_shipped(*job)
 
 
 def check_shipped(config: ToyConfig, root: Path | None = None,

@@ -144,3 +144,20 @@ def test_device_auto_loads_and_finetunes(tokenizer, params_dir, tmp_path, monkey
     assert run.ranks("train") == again.ranks("train") and set(run.delta) == set(again.delta)
     with pytest.raises(ParameterError, match="'auto'"):
         load_model("tiny", device="tpu")
+
+
+def test_replace_dir_is_whole_or_unchanged(tmp_path):
+    from extractive_core.models import replace_dir
+
+    target = tmp_path / "ckpt"
+    replace_dir(target, lambda d: (d / "a.txt").write_text("one"))
+    assert (target / "a.txt").read_text() == "one"
+
+    def broken(d):
+        (d / "a.txt").write_text("half")
+        raise OSError("disk full")
+
+    with pytest.raises(OSError, match="disk full"):
+        replace_dir(target, broken)
+    assert (target / "a.txt").read_text() == "one"  # the old folder stays whole
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ckpt"]  # no staging folder left behind
