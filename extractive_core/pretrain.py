@@ -317,6 +317,6 @@ def check_shipped(config: ToyConfig, root: Path | None = None,
     problems = []
     if strict and differing:
         problems.append(f"{config.key()}: the fresh weights differ from the shipped ones in the environment that made them")
-    if loss_diff > SHIPPED_LOSS_TOLERANCE:
+    if not loss_diff <= SHIPPED_LOSS_TOLERANCE:  # a NaN loss on either side fails too
         problems.append(f"{config.key()}: final loss differs by {loss_diff:.3g} (> {SHIPPED_LOSS_TOLERANCE})")
     return report, problems

@@ -204,6 +204,17 @@ def test_shipped_checkpoints_are_the_pretrained_models(tmp_path, monkeypatch):
     save_file(stored, tmp_path / "shipped" / configs[0].key() / "model.safetensors")
     _, problems = check_shipped(configs[0])
     assert problems and "differ from the shipped ones" in problems[0]
+    log_path = tmp_path / "shipped" / configs[1].key() / "pretrain_log.json"
+    log_path.write_text(log_path.read_text().replace(f'"final_loss": {written_final_loss(log_path)}', '"final_loss": NaN'))
+    _, problems = check_shipped(configs[1], tmp_path / "shipped")
+    assert problems and "final loss differs by nan" in problems[0]  # a diverged log never passes
     monkeypatch.setenv("EXTRACTIVE_PRETRAIN", "yes")
     with pytest.raises(ParameterError, match="EXTRACTIVE_PRETRAIN must be 0 or 1"):
         install_shipped(configs[1])
+
+
+def written_final_loss(path):
+    """The final loss as written in a pretraining log (for editing it in place)."""
+    import json
+
+    return json.dumps(json.loads(path.read_text())["final_loss"])
