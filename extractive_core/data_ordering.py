@@ -85,10 +85,15 @@ def run_data_ordering(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), orders:
         }
     out["comparisons"] = {f"{a} - {b}": paired_difference(finals(out, a), finals(out, b))
                           for a, b in COMPARISONS if a in out["orders"] and b in out["orders"]}
-    out["verdicts"] = {**{f"ocr/{o}": ocr_verdict(out, o) for o in orders},
-                       **{f"compare/{k}": direction(v) for k, v in out["comparisons"].items()}}
+    out["verdicts"] = verdicts(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    """The file's verdicts: OCR per order, and the direction of each paired comparison."""
+    return {**{f"ocr/{o}": ocr_verdict(results, o) for o in results["orders"]},
+            **{f"compare/{k}": direction(v) for k, v in results["comparisons"].items()}}
 
 
 def finals(results: dict[str, Any], order: str) -> list[float]:

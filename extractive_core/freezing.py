@@ -70,7 +70,7 @@ def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: 
                 per_row[row].append({"fact": run.ranks("train")[-1], "implication": run.ranks("test")[-1]})
         out["hops"][hop] = {row: {col: summarise([r[col] for r in rows]) for col in COLUMNS}
                             for row, rows in per_row.items()}
-    out["verdicts"] = {hop: freezing_verdict(out, hop) for hop in hops if hop in CLAIMS}
+    out["verdicts"] = verdicts(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 
@@ -128,6 +128,11 @@ def freezing_table(results: dict[str, Any]):
 
 
 CLAIMS = {"first_hop": "Early", "second_hop": "Late"}  # the block whose update each hop's OCR needs
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    """The file's verdicts: ``freezing_verdict`` per hop with a claim."""
+    return {hop: freezing_verdict(results, hop) for hop in results["hops"] if hop in CLAIMS}
 
 
 def freezing_verdict(results: dict[str, Any], hop: str) -> str:

@@ -150,10 +150,15 @@ def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: Daxwu
         "localisation": {"n_prompts": n_prompts, "layers": list(s.layers), "per_seed": local,
                          **{f"{c}_r2": summarise([x[c]["r2"] for x in local]) for c in ("mlp", "heads")}},
     }
-    out["verdicts"] = {f"impl_cf/{k}": direction(v) for k, v in comparisons.items()}
-    out["verdicts"]["claim"] = claim_verdict(out)
+    out["verdicts"] = verdicts(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    """The file's verdicts: the direction of each paired comparison, and the claim's."""
+    return {**{f"impl_cf/{k}": direction(v) for k, v in results["comparisons"].items()},
+            "claim": claim_verdict(results)}
 
 
 def claim_verdict(results: dict[str, Any]) -> str:

@@ -67,7 +67,7 @@ def run_two_hop_ocr(
             "known_hop_rank": mean_rank(lm.model, lm.tokenizer, known_facts(hop), lm.params.autocast),
             "chance_rank": (len(data.implications.options) - 1) / 2,
         }
-    out["verdicts"] = {hop: finding(out, hop) for hop in hops}
+    out["verdicts"] = verdicts(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 
@@ -113,6 +113,11 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
 
 FINDINGS = {"clear": "clear out-of-context reasoning", "weak": "weak out-of-context reasoning",
             "none": "no out-of-context reasoning"}
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    """The file's verdicts: each hop's ``finding``, from its per-seed ranks."""
+    return {hop: finding(results, hop) for hop in HOPS if hop in results}
 
 
 def finding(results: dict[str, Any], hop: str) -> str:

@@ -2,7 +2,9 @@
 
 import json
 
-from extractive_core.reproduce import compare, compare_dirs, main
+from pathlib import Path
+
+from extractive_core.reproduce import Rule, compare, compare_dirs, main
 
 
 def write(root, model, name, data):
@@ -78,3 +80,96 @@ def test_measurements_one_machine_could_not_make_are_not_compared(tmp_path):
     assert compare_dirs(committed, fresh)[1] == []
     write(fresh, "m", "reproducibility", {"verdicts": {"adopt": False}})
     assert compare_dirs(committed, fresh)[1] != []
+
+
+# --- the rules for another environment and for a sample of the seeds ------------------------
+
+OTHER_CPU = Rule(0.1, statistical=True)
+
+
+def ordering(finals: list[float], verdict: str = "OCR", seeds: list[int] | None = None) -> dict:
+    """A results tree shaped like data_ordering.json: per-seed records and a summary."""
+    seeds = list(range(len(finals))) if seeds is None else seeds
+    return {"seeds": seeds, "chance": 9.5,
+            "orders": {"joint": {"per_seed": [{"seed": s, "test_implications": [9.0, f]} for s, f in zip(seeds, finals)],
+                                 "final": {"values": finals, "mean": sum(finals) / len(finals), "min": min(finals),
+                                           "max": max(finals)}}},
+            "verdicts": {"ocr/joint": verdict}}
+
+
+FINALS = [5.0, 6.2, 4.4, 5.8, 6.9, 5.1, 4.0, 6.0, 5.5, 4.9]
+
+
+def test_another_cpu_may_move_each_seed_like_a_small_change_of_seed():
+    """Measured on an AVX-512 machine against AVX2-made results: per-seed ranks moved by up to
+    0.55 while the seeds' mean moved little. Such a run reproduces."""
+    moved = [f + d for f, d in zip(FINALS, [0.55, -0.45, 0.3, -0.5, 0.2, 0.4, -0.35, 0.1, -0.2, 0.45])]
+    assert compare(ordering(FINALS), ordering(moved), 0.1)[0]  # one by one, as before: fails
+    problems, worst = compare(ordering(FINALS), ordering(moved), OTHER_CPU)
+    assert problems == [] and 0 < worst < 0.1
+
+
+def test_another_cpu_still_fails_a_real_change():
+    """Every seed 2 ranks worse (over 5 standard errors of the difference here): a real change."""
+    shifted = [f + 2.0 for f in FINALS]
+    problems, _ = compare(ordering(FINALS), ordering(shifted), OTHER_CPU)
+    assert any("/orders/joint/per_seed" in p and "mean over 10 seeds" in p for p in problems)
+    assert any("/orders/joint/final/values" in p for p in problems)
+
+
+def test_the_tolerance_grows_with_the_seeds_spread_and_never_below_the_floor():
+    flat = [5.0] * 10
+    assert compare(ordering(flat), ordering([5.05] * 10), OTHER_CPU)[0] == []  # within the 0.1 floor
+    assert compare(ordering(flat), ordering([5.2] * 10), OTHER_CPU)[0]  # no spread: the floor decides
+    wide = [2.0, 8.0] * 5
+    assert compare(ordering(wide), ordering([w + 1.0 for w in wide]), OTHER_CPU)[0] == []  # 1 < 4 SE of 3.2-rank seeds
+
+
+def test_another_cpu_must_give_every_verdict_and_the_same_seeds():
+    problems, _ = compare(ordering(FINALS), ordering(FINALS, verdict="no OCR"), OTHER_CPU)
+    assert problems == ["/verdicts/ocr/joint: verdict differs: committed 'OCR', fresh 'no OCR'"]
+    problems, _ = compare(ordering(FINALS), ordering(FINALS, seeds=list(range(1, 11))), OTHER_CPU)
+    assert any("not a sample" in p for p in problems)
+
+
+def test_a_sample_of_the_seeds_is_compared_seed_by_seed():
+    """The test command runs the default model on seed 0: its entries must match the committed
+    seed 0; the means and verdicts over all seeds are not compared (tests/test_shown_claims.py
+    recomputes them from the committed numbers)."""
+    committed = ordering(FINALS[:3])
+    same_seed0 = ordering([FINALS[0] + 0.05], verdict="no OCR", seeds=[0])  # a one-seed verdict may differ
+    assert compare(committed, same_seed0, Rule(0.1, statistical=True))[0] == []
+    assert compare(committed, same_seed0, Rule(0.0, statistical=False))[0]  # same machine: bits
+    moved = ordering([FINALS[0] + 0.3], seeds=[0])
+    problems, _ = compare(committed, moved, Rule(0.1, statistical=True))
+    assert any("(seed 0)" in p and "test_implications[1]" in p for p in problems)
+    assert compare(committed, ordering([FINALS[3]], seeds=[3]), OTHER_CPU)[0]  # a seed never committed
+
+
+def test_committed_toy_results_under_chaos_and_under_a_real_change(tmp_path):
+    """The real toy-world data-ordering file: every per-seed rank jittered by up to 0.5
+    reproduces on another CPU; every test person's final implication rank 2 ranks worse does not."""
+    import random
+
+    path = Path(__file__).resolve().parents[1] / "results" / "toyworld" / "data_ordering.json"
+    committed = json.loads(path.read_text())
+    rng = random.Random(0)
+
+    def jitter(x, shift=0.0):
+        if isinstance(x, dict):
+            return {k: (jitter(v, shift) if k in ("per_seed", "test_implications") or isinstance(v, (dict, list)) else v)
+                    for k, v in x.items()}
+        if isinstance(x, list):
+            return [jitter(v, shift) for v in x]
+        return x + rng.uniform(-0.5, 0.5) + shift if isinstance(x, float) else x
+
+    fresh = {**committed, "orders": {o: {**d, "per_seed": [{**r, "test_implications": jitter(r["test_implications"])}
+                                                          for r in d["per_seed"]]}
+                                     for o, d in committed["orders"].items()}}
+    assert compare(committed, fresh, OTHER_CPU)[0] == []
+    assert compare(committed, fresh, 0.1)[0]  # the rule before: per seed, 0.1
+    worse = {**committed, "orders": {o: {**d, "per_seed": [{**r, "test_implications": r["test_implications"][:-1]
+                                                            + [r["test_implications"][-1] + 2.0]} for r in d["per_seed"]]}
+                                     for o, d in committed["orders"].items()}}
+    problems, _ = compare(committed, worse, OTHER_CPU)
+    assert any("test_implications[8]" in p for p in problems)
