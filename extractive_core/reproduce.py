@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import math
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -208,11 +208,11 @@ def compare(committed: Any, fresh: Any, rule: Rule | float, path: str = "",
 
 def _compare_dicts(committed: dict, fresh: dict, rule: Rule, path: str,
                    seeds: tuple[list | None, list | None]) -> tuple[list[str], float]:
-    seeds_c = committed["seeds"] if isinstance(committed.get("seeds"), list) else seeds[0]
-    seeds_f = fresh["seeds"] if isinstance(fresh.get("seeds"), list) else seeds[1]
+    seeds_c: list | None = committed["seeds"] if isinstance(committed.get("seeds"), list) else seeds[0]
+    seeds_f: list | None = fresh["seeds"] if isinstance(fresh.get("seeds"), list) else seeds[1]
     sampled = seeds_c is not None and seeds_f is not None and seeds_c != seeds_f
     problems: list[str] = []
-    if sampled and not set(seeds_f) < set(seeds_c):
+    if sampled and not set(seeds_f or ()) < set(seeds_c or ()):
         return [f"{path}/seeds: fresh seeds {seeds_f} are not a sample of the committed {seeds_c}"], 0.0
     worst = 0.0
     keys = {k for k in set(committed) | set(fresh) if k not in IGNORED_KEYS and not str(k).endswith("seconds")}
