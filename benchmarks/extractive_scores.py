@@ -18,7 +18,7 @@ import torch
 
 from extractive_core import load_model, two_hop
 from extractive_core.alignment import positions
-from extractive_core.components import geometry
+from extractive_core.components import PerComponent, geometry
 from extractive_core.extractive import (Prepared, extractive_scores, frozen, old_outputs_on, scores_memory_bytes,
                                        trace)
 from extractive_core.finetune import applied
@@ -38,7 +38,7 @@ def per_pair(model, prep: Prepared, delta, n_pairs: int) -> tuple[dict, int]:
     al = prep.alignment
     n_cf = al.counterfactuals.shape[1]
     geo, shape = geometry(model), tuple(al.columns.shape)
-    out = {"upstream": {"mlp": torch.zeros(*shape, geo.n_layers), "heads": torch.zeros(*shape, geo.n_layers, geo.n_heads)}}
+    out = {"upstream": PerComponent(torch.zeros(*shape, geo.n_layers), torch.zeros(*shape, geo.n_layers, geo.n_heads))}
     done = 0
     with frozen(model):
         for i in range(len(al.lengths)):
@@ -53,9 +53,9 @@ def per_pair(model, prep: Prepared, delta, n_pairs: int) -> tuple[dict, int]:
                 cf, _ = trace(model, x_cf)
                 n = int(al.lengths[i])
                 where = positions(al.prefix, al.suffix, n, int(al.lengths[j]))
-                for comp, o, dg, o_cf in (("mlp", old.mlp, old.mlp_grad - new.mlp_grad, cf.mlp),
-                                          ("heads", old.heads, old.heads_grad - new.heads_grad, cf.heads)):
-                    out["upstream"][comp][i, :n] += (dg[0] * (o[0] - o_cf[0][where])).sum(-1) / n_cf
+                pair = (old.grad - new.grad).dot(old.out - cf.out.map(lambda t: t[:, where]))  # (1, n, ...)
+                for comp, score in pair.items():
+                    out["upstream"][comp][i, :n] += score[0] / n_cf
                 done += 1
     return out, done
 

@@ -16,7 +16,7 @@ import time
 
 import torch
 
-from extractive_core import load_model, two_hop
+from extractive_core import RunSpec, load_model, two_hop
 from extractive_core.architecture import layer_of
 from extractive_core.finetune import finetune
 from extractive_core.tokens import collate
@@ -61,10 +61,9 @@ def main() -> None:
     lm = load_model(args.model, threads=args.threads, dtype=args.dtype)
     load_s = time.perf_counter() - start
     data = two_hop(args.hop)
-    recipe = lm.params.recipe
-    run = finetune(lm.model, lm.tokenizer, data.facts, {"train": data.facts, "test": data.implications},
-                   lr=recipe.lr, epochs=recipe.epochs, batch_size=recipe.batch_size, seed=args.seed,
-                   autocast_dtype=lm.params.autocast, progress=False)
+    recipe = RunSpec.of(lm.params, seed=args.seed)
+    run = finetune(lm.model, lm.tokenizer, data.facts, {"train": data.facts, "test": data.implications}, recipe,
+                   progress=False)
     s = run.seconds
     total = s["total"]
     compute = s["forward"] + s["backward"] + s["optimizer"] + s["eval"]

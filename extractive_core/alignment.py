@@ -7,18 +7,24 @@ tokens from the end, and middle tokens from the end of the middle: the middle's 
 (e.g. a name's last token) meets the other middle's last token. When the other middle is
 shorter, the extra leading tokens all meet its first token, so every position has a partner
 and scores summed over a display column add up to the prompt's total.
+
+``counterfactual_mean`` and ``to_display`` take a tensor ``[batch, seq, ...]`` or a whole
+``PerComponent`` of them (every MLP and head at once).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Sequence, TypeVar
 
 import torch
 from transformers import PreTrainedTokenizerBase
 
+from .components import PerComponent
 from .datasets import Split
 from .errors import ParameterError
+
+T = TypeVar("T", torch.Tensor, PerComponent)
 
 
 class AlignmentError(ParameterError):
@@ -75,17 +81,21 @@ class Alignment:
         cf, partner = self.counterfactuals.to(out.device), self.partner.to(out.device)
         return out[cf[:, c, None], partner[:, c]]
 
-    def counterfactual_mean(self, out: torch.Tensor, n: int | None = None) -> torch.Tensor:
+    def counterfactual_mean(self, out: T, n: int | None = None) -> T:
         """The mean of ``partners`` over each prompt's first ``n`` (default all) counterfactuals."""
+        if isinstance(out, PerComponent):
+            return out.map(lambda t: self.counterfactual_mean(t, n))
         n = self.counterfactuals.shape[1] if n is None else n
         total = torch.zeros_like(out)
         for c in range(n):
             total += self.partners(out, c)
         return total / n
 
-    def to_display(self, per_token: torch.Tensor) -> torch.Tensor:
+    def to_display(self, per_token: T) -> T:
         """(batch, seq, ...) per-token scores -> (display tokens, ...): summed into their
         display columns, averaged over prompts."""
+        if isinstance(per_token, PerComponent):
+            return per_token.map(self.to_display)
         batch, seq = per_token.shape[:2]
         out = per_token.new_zeros((len(self.display_tokens), *per_token.shape[2:]))
         for b in range(batch):

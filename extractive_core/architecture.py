@@ -1,8 +1,10 @@
 """The one place that knows how LLaMA-family causal LMs lay out their components.
 
-Science code asks this module for the decoder blocks, a parameter's layer and the
-output logits; it never branches on a model name. Components are named like
-TransformerLens hook points: ``blocks.{layer}.mlp`` and ``blocks.{layer}.attn``.
+Science code asks this module for the decoder blocks, a parameter's layer, the linear maps
+of a block (by role: the attention's query, key, value and output maps, the MLP's maps) and
+the output logits; it never branches on a model name, and no other module names a
+projection weight. Components are named like TransformerLens hook points:
+``blocks.{layer}.mlp`` and ``blocks.{layer}.attn``.
 """
 
 from __future__ import annotations
@@ -19,15 +21,29 @@ from transformers import PreTrainedModel
 from .errors import ParameterError
 
 
+ATTN_ROLES = ("query", "key", "value", "output")
+
+
 @dataclass(frozen=True)
 class Layout:
-    """Module paths of one architecture family, relative to the causal LM."""
+    """Module paths of one architecture family, relative to the causal LM: the blocks, each
+    block's attention and MLP, the attention's query, key, value and output maps and the
+    MLP's linear maps (all treated alike: role ``"mlp"``)."""
 
     blocks: str = "model.layers"
     attn: str = "self_attn"
     mlp: str = "mlp"
-    attn_linears: tuple[str, ...] = ("q_proj", "k_proj", "v_proj", "o_proj")
+    query: str = "q_proj"
+    key: str = "k_proj"
+    value: str = "v_proj"
+    output: str = "o_proj"
     mlp_linears: tuple[str, ...] = ("gate_proj", "up_proj", "down_proj")
+
+    def maps(self) -> tuple[tuple[str, str], ...]:
+        """Every linear map of a block as (role, module path in the block): the MLP's maps
+        (role ``"mlp"``), then the attention's, roles ``ATTN_ROLES``."""
+        return (tuple(("mlp", f"{self.mlp}.{name}") for name in self.mlp_linears)
+                + tuple((role, f"{self.attn}.{getattr(self, role)}") for role in ATTN_ROLES))
 
 
 LLAMA_LAYOUT = Layout()
@@ -46,6 +62,42 @@ def layout(model: PreTrainedModel) -> Layout:
             f"supported: {sorted(LAYOUTS)}. Add an entry to LAYOUTS in architecture.py."
         )
     return LAYOUTS[model_type]
+
+
+@dataclass(frozen=True)
+class LinearMap:
+    """One linear map of a block: its ``role`` (``"mlp"`` or one of ``ATTN_ROLES``) and its
+    module path in the model, which prefixes its parameters' names."""
+
+    role: str
+    path: str
+
+    def param(self, kind: str = "weight") -> str:
+        """The name of its ``weight`` or ``bias``, as in ``named_parameters``."""
+        return f"{self.path}.{kind}"
+
+
+def linear_maps(model: PreTrainedModel, layer: int) -> list[LinearMap]:
+    """Block ``layer``'s linear maps, in ``Layout.maps`` order."""
+    lay = layout(model)
+    return [LinearMap(role, f"{lay.blocks}.{layer}.{path}") for role, path in lay.maps()]
+
+
+def checked_layout(model: PreTrainedModel) -> Layout:
+    """The layout of ``model``, after checking that every block holds exactly the linear maps
+    it names: a block with a map missing, or with a linear map the layout does not name (its
+    weight change would be no component's), is a clear error, never scores of zero."""
+    lay = layout(model)
+    expected = [path for _, path in lay.maps()]
+    for i, block in enumerate(blocks(model)):
+        found = [name for name, m in block.named_modules() if isinstance(m, nn.Linear)]
+        missing, extra = [p for p in expected if p not in found], [p for p in found if p not in expected]
+        if missing or extra:
+            raise ParameterError(
+                f"model_type {model.config.model_type!r}: block {i} of {lay.blocks!r} does not have the linear "
+                f"maps its layout in architecture.py expects ({', '.join(expected)}); missing {missing}, "
+                f"not expected {extra}. Give this model type its own Layout in LAYOUTS in architecture.py.")
+    return lay
 
 
 def blocks(model: PreTrainedModel) -> nn.ModuleList:

@@ -9,38 +9,31 @@ and on the toy model (value, seeds, interval) and a verdict per model: ``agrees`
 from __future__ import annotations
 
 import argparse
-import os
 import sys
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import numpy as np
 
 from .errors import ParameterError
-from .ocr import finding
+from .two_hop_verdicts import finding
 from .params import load_params
 from .results import load_json, output_root
-from .stats import summarise
+from .stats import interval_text, summarise
+from .storage import write_atomic
 
 MODELS = ("gemma3_270m", "toyworld")
 Measured = tuple[str, str]  # (measurement, verdict)
 
 
-def interval(s: dict[str, Any]) -> str:
-    """``mean [lo, hi] (n seeds)`` of a ``stats.summarise`` entry."""
-    lo, hi = s["ci95"]
-    return f"{s['mean']:.2f} [{lo:.2f}, {hi:.2f}] ({s['n']} seeds)"
-
-
 def two_hop(hop: str) -> Callable[[dict, str], Measured]:
-    """Final implication rank; the two-hop chapter's own finding (``ocr.finding``): ``clear``
+    """Final implication rank; the two-hop chapter's own finding (``two_hop_verdicts.finding``): ``clear``
     OCR agrees, ``weak`` partly, ``none`` does not."""
     def measure(r: dict, model: str) -> Measured:
         final = summarise([s["test_rank"][-1] for s in r[hop]["per_seed"].values()])
         verdict = {"clear": "agrees", "weak": "partly"}.get(finding(r, hop), "does not")
-        return f"implication rank {interval(final)}", verdict
+        return f"implication rank {interval_text(final)}", verdict
     return measure
 
 
@@ -56,7 +49,7 @@ def freezing(hop: str, needed: str) -> Callable[[dict, str], Measured]:
         hit, miss = rows[needed]["implication"], rows[other]["implication"]
         verdict = "agrees" if r["verdicts"][hop] == "separated" else "partly" if hit["mean"] > miss["mean"] \
             else "does not"
-        return f"{needed} frozen {interval(hit)}; {other} frozen {miss['mean']:.2f}", verdict
+        return f"{needed} frozen {interval_text(hit)}; {other} frozen {miss['mean']:.2f}", verdict
     return measure
 
 
@@ -98,11 +91,10 @@ def graft(r: dict, model: str) -> Measured:
     """The graft's Impl F' rank and its paired differences; the chapter's claim verdict:
     ``holds`` is ``agrees``, ``weak`` is ``partly``."""
     rank = {row: r["table"][row]["Impl F'"] for row in ("W_F'", "graft", "control")}
-    diffs = "; ".join(f"{k} {v['mean']:+.2f} [{v['ci95'][0]:+.2f}, {v['ci95'][1]:+.2f}]"
-                      for k, v in r["comparisons"].items())
+    diffs = "; ".join(f"{k} {interval_text(v, signed=True, label=False)}" for k, v in r["comparisons"].items())
     verdict = {"holds": "agrees", "weak": "partly"}.get(r["verdicts"]["claim"], "does not")
     base = rank["W_F'"]["mean"]
-    return (f"Impl F': W_F' {base:.2f}, graft {interval(rank['graft'])}, control "
+    return (f"Impl F': W_F' {base:.2f}, graft {interval_text(rank['graft'])}, control "
             f"{rank['control']['mean']:.2f}; {diffs}"), verdict
 
 
@@ -112,7 +104,7 @@ def localisation(r: dict, model: str) -> Measured:
     loc = r["localisation"]
     best = max(loc["mlp_r2"]["mean"], loc["heads_r2"]["mean"])
     verdict = "agrees" if best >= 0.5 else "partly" if best >= 0.2 else "does not"
-    return f"r^2 MLPs {interval(loc['mlp_r2'])}; heads {loc['heads_r2']['mean']:.2f}", verdict
+    return f"r^2 MLPs {interval_text(loc['mlp_r2'])}; heads {loc['heads_r2']['mean']:.2f}", verdict
 
 
 def from_scratch(r: dict, model: str) -> Measured:
@@ -210,9 +202,7 @@ def main() -> None:
     if args.out is None:
         sys.stdout.write(table)
         return
-    with tempfile.NamedTemporaryFile("w", dir=args.out.parent, delete=False, suffix=".tmp") as f:
-        f.write(table)
-    os.replace(f.name, args.out)  # never a half-written table
+    write_atomic(args.out, table)  # never a half-written table
 
 
 if __name__ == "__main__":

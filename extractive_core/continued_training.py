@@ -12,7 +12,8 @@ and the test people's implications; the runs of both chapters share these evals,
 run cache serves a phase to whichever chapter asks for it second.
 
 The setting (lr, trainable layers, epochs per phase, people) is ``continued_training`` in
-the model's params file; each key left out takes the finetuning recipe's value.
+the model's params file (``params.ContinuedTraining``); each of lr, epochs and trainable left
+out takes the finetuning recipe's value. Each phase runs as a ``RunSpec`` (``Setting.spec``).
 ``trainable: all`` also trains the embeddings and the output layer: needed where the daxwug
 words are new tokens whose embeddings were never trained (the toy models), never for a
 pretrained LM that knows the words.
@@ -29,11 +30,9 @@ from .datasets import Split
 from .errors import ParameterError
 from .finetune import Delta, FinetuneResult, applied
 from .models import LoadedModel
-from .params import CONTINUED_KEYS, check_recipe
+from .params import MONITORED, RunSpec, overridden
 from .runs import cached_finetune
 
-MONITORED = 20  # training people whose ranks are logged per epoch (all of them are trained on)
-DEFAULT_PEOPLE = 100
 
 
 @dataclass(frozen=True)
@@ -50,45 +49,35 @@ class Setting:
     test_epochs: int
     batch_size: int
     n_people: int
+    autocast: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "layers": list(self.layers)}
+        """The setting as results files record it (the model's autocast is not among them)."""
+        return {k: v for k, v in {**asdict(self), "layers": list(self.layers)}.items() if k != "autocast"}
 
-    def train_kwargs(self) -> dict[str, Any]:
-        """``cached_finetune``'s recipe keywords for one phase (without epochs)."""
-        every = self.trainable == "all"
-        return {"lr": self.lr, "batch_size": self.batch_size, "trainable": self.trainable,
-                "layers": None if every else list(self.layers)}
+    def spec(self, epochs: int, seed: int) -> RunSpec:
+        """The ``RunSpec`` of one phase (or of the test people's finetuning) of ``epochs``."""
+        return RunSpec(lr=self.lr, epochs=epochs, batch_size=self.batch_size, trainable=self.trainable, seed=seed,
+                       layers=None if self.trainable == "all" else self.layers, autocast=self.autocast)
 
 
 def setting(lm: LoadedModel, **overrides: Any) -> Setting:
-    """The model's continued-training setting (params ``continued_training``, else the
-    recipe), with any non-None override among ``lr``, ``first_layer``, ``epochs``, ``n_people``."""
-    unknown = set(overrides) - set(CONTINUED_KEYS)
-    if unknown:
-        raise ParameterError(f"unknown continued-training setting(s) {sorted(unknown)}; choose from {list(CONTINUED_KEYS)}")
-    chosen = {**lm.params.continued_training, **{k: v for k, v in overrides.items() if v is not None}}
+    """The model's continued-training setting (params ``continued_training``, each value
+    left out there the recipe's), with any non-None override among its keys (``lr``,
+    ``first_layer``, ``epochs``, ``n_people``, ``trainable``; checked by
+    ``params.ContinuedTraining``). Here: what needs the model or the recipe too."""
+    chosen = overridden(lm.params.continued_training, "continued-training", **overrides)
     recipe = lm.params.recipe
-    lr = chosen.get("lr", recipe.lr)
-    if isinstance(lr, str):  # YAML 1.1 reads 1e-4 (no dot) as text
-        try:
-            lr = float(lr)
-        except ValueError:
-            pass
-    epochs, first, people = chosen.get("epochs", recipe.epochs), chosen.get("first_layer", 0), \
-        chosen.get("n_people", DEFAULT_PEOPLE)
-    trainable = chosen.get("trainable", recipe.trainable)
-    check_recipe(lr, epochs, recipe.batch_size)
-    total = n_layers(lm.model)
-    if isinstance(first, bool) or not isinstance(first, int) or not 0 <= first < total:
+    first, total = chosen.first_layer, n_layers(lm.model)
+    trainable = recipe.trainable if chosen.trainable is None else chosen.trainable
+    if not first < total:
         raise ParameterError(f"continued_training first_layer must be a layer index in 0..{total - 1}, got {first!r}")
-    if trainable not in ("blocks", "all") or (trainable == "all" and first != 0):
+    if trainable == "all" and first != 0:
         raise ParameterError(f"continued_training trainable must be 'blocks', or 'all' with first_layer 0 "
                              f"(embeddings and every layer), got {trainable!r} with first_layer {first}")
-    if isinstance(people, bool) or not isinstance(people, int) or people <= MONITORED + 20:
-        raise ParameterError(f"continued_training n_people must be a whole number > {MONITORED + 20} "
-                             f"(20 test people plus at least {MONITORED + 1} training people), got {people!r}")
-    return Setting(float(lr), tuple(range(first, total)), trainable, epochs, recipe.epochs, recipe.batch_size, people)
+    return Setting(recipe.lr if chosen.lr is None else chosen.lr, tuple(range(first, total)), trainable,
+                   recipe.epochs if chosen.epochs is None else chosen.epochs, recipe.epochs, recipe.batch_size,
+                   chosen.n_people, lm.params.autocast)
 
 
 def check_counterfactual(facts: DaxwugDataset, counterfactual: DaxwugDataset) -> None:
@@ -126,8 +115,8 @@ def train_phases(lm: LoadedModel, phases: Sequence[tuple[str, Split]], evals: di
     runs: list[FinetuneResult] = []
     for name, split in phases:
         with applied(lm.model, *[r.delta for r in runs]):
-            run = cached_finetune(lm, split, evals, epochs=s.epochs, seed=seed, progress=progress,
-                                  label=f"{label} {name} seed {seed}", **s.train_kwargs())
+            run = cached_finetune(lm, split, evals, s.spec(s.epochs, seed), progress=progress,
+                                  label=f"{label} {name} seed {seed}")
         runs.append(on_host(run))
     return runs
 
@@ -139,8 +128,8 @@ def finetune_test_people(lm: LoadedModel, data: DaxwugDataset, deltas: Sequence[
     with applied(lm.model, *deltas):
         return on_host(cached_finetune(lm, data.test_facts, {"facts": data.test_facts,
                                                             "implications": data.test_implications},
-                                       epochs=s.test_epochs, seed=seed, progress=progress,
-                                       label=f"{label} test facts seed {seed}", **s.train_kwargs()))
+                                       s.spec(s.test_epochs, seed), progress=progress,
+                                       label=f"{label} test facts seed {seed}"))
 
 
 def on_host(run: FinetuneResult) -> FinetuneResult:

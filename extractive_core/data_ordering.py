@@ -25,10 +25,9 @@ from .errors import ParameterError
 from .models import LoadedModel
 from .numerics import provenance
 from .params import check_choices, check_seeds
-from .stats import direction, paired_difference, summarise
+from .stats import direction, interval_text, paired_difference, summarise
 
 ORDERS = ("joint", "facts_first", "impl_first")
-CHANCE = 9.5  # 20 options
 COMPARISONS = (("joint", "impl_first"), ("facts_first", "impl_first"), ("joint", "facts_first"))
 
 
@@ -71,7 +70,7 @@ def run_data_ordering(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), orders:
         raise ParameterError("data must be a daxwug dataset (extractive_core.daxwug.daxwug('F', n))")
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "setting": s.as_dict(),
-                           "n_train_people": len(data.train_people), "chance": CHANCE, "orders": {}}
+                           "n_train_people": len(data.train_people), "chance": data.test_implications.chance, "orders": {}}
     for order in orders:
         per_seed = [run_order(lm, data, order, s, seed, progress) for seed in seeds]
         out["orders"][order] = {
@@ -118,7 +117,7 @@ def ordering_table(results: dict[str, Any]):
     import pandas as pd
 
     def show(v: dict) -> str:
-        return f"{v['mean']:.2f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]"
+        return interval_text(v, label=False)
 
     rows = {}
     for order, d in results["orders"].items():
@@ -139,9 +138,8 @@ def ordering_findings(results: dict[str, Any]) -> list[str]:
     lines = []
     for key, diff in results["comparisons"].items():
         a, b = key.split(" - ")
-        lo, hi = diff["ci95"]
-        lines.append(f"**{a}** minus **{b}**, test people's final implication rank: {diff['mean']:+.2f} "
-                     f"[{lo:+.2f}, {hi:+.2f}] ({diff['interval']}, {diff['n']} seeds): "
+        lines.append(f"**{a}** minus **{b}**, test people's final implication rank: "
+                     f"{interval_text(diff, signed=True)}: "
                      f"{a} is {direction(diff)}" + ("" if direction(diff) == "no separation" else f" than {b}") + ".")
     v = results["verdicts"]
     if all(f"ocr/{o}" in v for o in ORDERS):

@@ -40,6 +40,11 @@ class Split:
     examples: tuple[Example, ...]
     options: tuple[str, ...]
 
+    @property
+    def chance(self) -> float:
+        """The mean rank of a model that cannot tell the options apart: (options - 1) / 2."""
+        return (len(self.options) - 1) / 2
+
     @classmethod
     def of(cls, examples: Sequence[Example]) -> "Split":
         """A split whose options are its distinct answers, in first-seen order."""

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -23,6 +22,7 @@ from typing import Any, Callable, Mapping
 import torch
 
 from .errors import ParameterError
+from .settings import environ_with, set_threads
 
 SETTINGS: dict[str, dict[str, str]] = {
     "as run": {},
@@ -64,13 +64,13 @@ def ocr_probe(model: str, dtype: str | None, hop: str, seed: int) -> dict[str, A
     off, so it really trains): its rank curves and a hash of its weight change."""
     from .datasets import two_hop
     from .models import load_model
-    from .ocr import resolve_recipe
+    from .params import RunSpec
     from .runs import cached_finetune
 
     lm = load_model(model, dtype=dtype)
     data = two_hop(hop)
-    run = cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications}, seed=seed,
-                          progress=False, **resolve_recipe(lm, None, None, None))
+    run = cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications},
+                          RunSpec.of(lm.params, seed=seed), progress=False)
     return {"train_rank": run.ranks("train"), "test_rank": run.ranks("test"), "bits": tensors_sha256(run.delta),
             "seconds": run.seconds["total"]}
 
@@ -79,7 +79,6 @@ def pretrain_probe(steps: int, seed: int) -> dict[str, Any]:
     """A short toy pretraining from scratch: its final loss and a hash of its weights."""
     from dataclasses import replace
 
-    from .models import set_threads
     from .pretrain import pretrain
     from .toyworld import ToyConfig
 
@@ -113,11 +112,12 @@ def under_settings(probe: str, settings: Mapping[str, Mapping[str, str]] = SETTI
     out = {}
     for name, variables in settings.items():
         with tempfile.TemporaryDirectory() as scratch:
-            env = {**os.environ, **variables, "EXTRACTIVE_PROGRESS": "0"}
+            changes = {**variables, "EXTRACTIVE_PROGRESS": "0"}
             if variables:
-                env["EXTRACTIVE_RUN_CACHE"] = "0"
+                changes["EXTRACTIVE_RUN_CACHE"] = "0"
             if probe == "toy_ocr":  # pretrained under the setting, never the shipped checkpoint
-                env.update(EXTRACTIVE_CACHE=scratch, EXTRACTIVE_PRETRAIN="1")
+                changes.update(EXTRACTIVE_CACHE=scratch, EXTRACTIVE_PRETRAIN="1")
+            env = environ_with(changes)
             cmd = [sys.executable, "-m", "extractive_core.determinism", probe, json.dumps(kwargs)]
             proc = subprocess.run(cmd, env=env, capture_output=True, text=True)
         if proc.returncode != 0:

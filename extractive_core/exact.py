@@ -24,7 +24,8 @@ import torch
 from tqdm import tqdm
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from .components import Patch, capturing_inputs, component_delta, component_names, parse, recording, run_blocks
+from .components import (PARTS, Patch, PerComponent, capturing_inputs, component_delta, component_names, parse,
+                         recording, run_blocks)
 from .datasets import Split
 from .errors import ParameterError
 from .extractive import Prepared, Scores, check_delta, extractive_scores, frozen, loss_per_prompt
@@ -34,19 +35,19 @@ from .models import show_progress
 
 @dataclass
 class Pass:
-    """One unpatched pass: R per prompt, the blocks' recorded inputs, every output."""
+    """One unpatched pass: R per prompt, the blocks' recorded inputs, every output (``[batch,
+    seq, layer, d]`` / ``[batch, seq, layer, head, d_head]``)."""
 
     loss: torch.Tensor
     calls: list
-    mlp: list[torch.Tensor]
-    heads: list[torch.Tensor]
+    out: PerComponent
 
 
 @torch.no_grad()
 def unpatched(model: PreTrainedModel, prep: Prepared) -> Pass:
     with capturing_inputs(model, "block") as calls, recording(model) as rec:
         loss = loss_per_prompt(model, prep)
-    return Pass(loss, calls, rec.mlp, rec.heads)
+    return Pass(loss, calls, rec.outputs())
 
 
 @torch.no_grad()
@@ -55,10 +56,6 @@ def patched_loss(model: PreTrainedModel, prep: Prepared, base: Pass, layer: int,
     with recording(model, patch=patch, layers=range(layer, layer + 1)):
         hidden = run_blocks(model, base.calls, layer)
     return loss_per_prompt(model, prep, hidden=hidden)
-
-
-def output_of(base: Pass, layer: int, head: int | None) -> torch.Tensor:
-    return base.mlp[layer] if head is None else base.heads[layer][..., head, :]
 
 
 @dataclass
@@ -73,8 +70,8 @@ class ExactCheck:
     def summary(self) -> dict[str, dict[str, dict[str, float]]]:
         """Per score type and component group (mlp, heads, all): Pearson r between linear and
         exact, and relative error sum|linear - exact| / sum|exact|."""
-        groups = {"mlp": np.array([n.endswith(".mlp") for n in self.names])}
-        groups["heads"] = ~groups["mlp"]
+        is_mlp = np.array([n.endswith(".mlp") for n in self.names])
+        groups = dict(zip(PARTS, (is_mlp, ~is_mlp)))
         groups["all"] = np.ones(len(self.names), bool)
         return {kind: {g: agreement(self.linear[kind][m], self.exact[kind][m]) for g, m in groups.items()}
                 for kind in self.linear}
@@ -128,7 +125,7 @@ def exact_check(
         for name, (layer, head) in zip(names, parsed):
             with applied(model, component_delta(model, delta, name)):
                 exact["informative"].append(-float(patched_loss(model, prep, old, layer).mean() - r_old))
-            tilde = component_slice(scores.extras, "tilde", layer, head)
+            tilde = scores.extras["tilde"].at(layer, head)
             exact["downstream"].append(-float(patched_loss(model, prep, old, layer, {(layer, head): tilde}).mean() - r_old))
             old_patch_effect.append(_patch_effect(model, prep, old, layer, head, n_counterfactuals))
             bar.update()
@@ -136,7 +133,7 @@ def exact_check(
             new = unpatched(model, prep)
             for (layer, head), before in zip(parsed, old_patch_effect):
                 exact["upstream_own"].append(_patch_effect(model, prep, new, layer, head, n_counterfactuals) - before)
-                held = patched_loss(model, prep, new, layer, {(layer, head): output_of(old, layer, head)})
+                held = patched_loss(model, prep, new, layer, {(layer, head): old.out.at(layer, head)})
                 exact["upstream"].append(_patch_effect(model, prep, new, layer, head, n_counterfactuals,
                                                        source=old, reference=held) - before)
                 bar.update()
@@ -149,7 +146,7 @@ def _patch_effect(model: PreTrainedModel, prep: Prepared, base: Pass, layer: int
     """Mean over prompts and their first ``n_cf`` counterfactuals of R(patched) - R: C's
     output replaced by the counterfactual's (taken from ``source``, default ``base``), R
     measured from ``reference`` (default the unpatched loss of ``base``)."""
-    outputs = output_of(source or base, layer, head)
+    outputs = (source or base).out.at(layer, head)
     reference = base.loss if reference is None else reference
     total = 0.0
     for c in range(n_cf):
@@ -158,26 +155,17 @@ def _patch_effect(model: PreTrainedModel, prep: Prepared, base: Pass, layer: int
     return total / n_cf
 
 
-def component_slice(stacked: dict[str, torch.Tensor], name: str, layer: int, head: int | None) -> torch.Tensor:
-    """One component's part of a stacked extra of ``Scores`` (e.g. ``name="tilde"``):
-    (batch, seq, d) for an MLP, (batch, seq, d_head) for a head."""
-    if head is None:
-        return stacked[f"{name}_mlp"][:, :, layer]
-    return stacked[f"{name}_heads"][:, :, layer, head]
-
-
 def linear_totals(scores: Scores, parsed: list[tuple[int, int | None]], n_cf: int) -> dict[str, np.ndarray]:
     """The linear scores per component summed over tokens, upstream over the same first
     ``n_cf`` counterfactuals the exact check patches with."""
     out: dict[str, np.ndarray] = {}
     for kind in ("informative", "downstream"):
         t = scores.totals(kind)
-        out[kind] = np.array([float(t["mlp"][l] if h is None else t["heads"][l, h]) for l, h in parsed])
+        out[kind] = np.array([float(t.at(l, h)) for l, h in parsed])
     prep = scores.prepared
     values = []
-    for layer, head in parsed:
-        o = component_slice(scores.extras, "old", layer, head)
-        dg = component_slice(scores.extras, "dgrad", layer, head)
+    for layer, head in parsed:  # one component at a time: counterfactual means of n_cf
+        o, dg = scores.extras["old"].at(layer, head), scores.extras["dgrad"].at(layer, head)
         mean_cf = prep.alignment.counterfactual_mean(o, n_cf)
         per = (dg * (o - mean_cf)).sum(-1) * prep.alignment.mask.to(o.device)
         values.append(float(per.sum(1).mean()))

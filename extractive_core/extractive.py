@@ -3,7 +3,8 @@
 
 All three use the mean-logit loss R = -logit[correct] + mean(option logits) at the answer
 position of each implication prompt, the finetuning delta (old weights W, new W + delta), and
-give a score per prompt token x layer for every MLP and every head. Positive = helps:
+give a score per prompt token x layer for every MLP and every head (one ``PerComponent``).
+Positive = helps:
 
 - informative: -dR/dW_C . delta_C, split per token as -sum_t g_t . (delta_W x_t) over the
   component's linear maps (``components`` states the grouped-query convention);
@@ -21,16 +22,16 @@ from __future__ import annotations
 
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Any, Callable, Iterator
+from typing import Callable, Iterator
 
 import torch
 from torch import nn
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from .alignment import Alignment, align
-from .architecture import decoder, lm_logits
-from .components import (MLP_MAPS, Geometry, attn_module, capturing_inputs, geometry, head_rows, linear,
-                         mlp_module, param_name, recording)
+from .architecture import decoder, linear_maps, lm_logits
+from .components import (Geometry, PerComponent, attn_module, capturing_inputs, geometry, head_rows, mlp_module,
+                         recording)
 from .datasets import Split
 from .errors import ParameterError, TrainingDivergedError
 from .finetune import Delta, applied
@@ -96,33 +97,26 @@ def frozen(model: PreTrainedModel) -> Iterator[None]:
         model.train(was_training)
 
 
-@dataclass
-class Informative:
-    """Per-token informative terms, filled during backward: ``mlp`` (batch, seq, layer),
-    ``heads`` (batch, seq, layer, head); these are dR/dW . delta (not yet sign-flipped)."""
-
-    mlp: torch.Tensor
-    heads: torch.Tensor
-
-
 @contextmanager
-def informative_terms(model: PreTrainedModel, delta: Delta, shape: tuple[int, int]) -> Iterator[Informative]:
+def informative_terms(model: PreTrainedModel, delta: Delta, shape: tuple[int, int]) -> Iterator[PerComponent]:
     """Hooks on every linear map of every component that add g_t . (delta_W x_t + delta_b)
-    per token into an ``Informative`` during the backward pass."""
+    per token into a ``PerComponent`` (``[batch, seq, layer]`` / ``[batch, seq, layer, head]``)
+    during the backward pass: dR/dW . delta, not yet sign-flipped. Every weight change of a
+    component's map is counted; the layout (``architecture``) says which maps there are."""
     geo = geometry(model)
     device = next(model.parameters()).device
     dtype = torch.promote_types(next(model.parameters()).dtype, torch.float32)
-    out = Informative(torch.zeros((*shape, geo.n_layers), device=device, dtype=dtype),
-                      torch.zeros((*shape, geo.n_layers, geo.n_heads), device=device, dtype=dtype))
+    out = PerComponent(torch.zeros((*shape, geo.n_layers), device=device, dtype=dtype),
+                       torch.zeros((*shape, geo.n_layers, geo.n_heads), device=device, dtype=dtype))
     handles = []
     for layer in range(geo.n_layers):
-        for which in MLP_MAPS + ("q_proj", "k_proj", "v_proj", "o_proj"):
-            dw = delta.get(param_name(model, layer, which))
+        for m in linear_maps(model, layer):
+            dw = delta.get(m.param())
             if dw is None:
                 continue
-            db = delta.get(param_name(model, layer, which, "bias")) if which != "o_proj" else None
-            term = _term(geo, out, layer, which, dw.to(device, dtype), None if db is None else db.to(device, dtype))
-            handles.append(linear(model, layer, which).register_forward_hook(term))
+            db = delta.get(m.param("bias")) if m.role != "output" else None
+            term = _term(geo, out, layer, m.role, dw.to(device, dtype), None if db is None else db.to(device, dtype))
+            handles.append(model.get_submodule(m.path).register_forward_hook(term))
     try:
         yield out
     finally:
@@ -130,27 +124,27 @@ def informative_terms(model: PreTrainedModel, delta: Delta, shape: tuple[int, in
             h.remove()
 
 
-def _term(geo: Geometry, out: Informative, layer: int, which: str, dw: torch.Tensor,
+def _term(geo: Geometry, out: PerComponent, layer: int, role: str, dw: torch.Tensor,
           db: torch.Tensor | None) -> Callable:
     def forward_hook(module: nn.Module, args: tuple, y: torch.Tensor) -> None:
         x = args[0].detach().to(dw.dtype)
 
         def backward_hook(g: torch.Tensor) -> None:
             g = g.detach().to(dw.dtype)
-            if which == "o_proj":  # input columns per head: x_h . (g dW)_h
+            if role == "output":  # input columns per head: x_h . (g dW)_h
                 per = (x * (g @ dw)).reshape(*x.shape[:-1], geo.n_heads, geo.head_dim).sum(-1)
                 out.heads[:, :, layer] += per
                 return
             change = x @ dw.T + (db if db is not None else 0.0)
             terms = change * g
-            if which in MLP_MAPS:
+            if role == "mlp":
                 out.mlp[:, :, layer] += terms.sum(-1)
                 return
             per_row_head = terms.reshape(*terms.shape[:-1], -1, geo.head_dim).sum(-1)
-            if which == "q_proj":
+            if role == "query":
                 out.heads[:, :, layer] += per_row_head
             else:  # a shared key/value head: 1/n_rep to each query head of its group
-                _, share = head_rows(geo, which, 0)
+                _, share = head_rows(geo, role, 0)
                 out.heads[:, :, layer] += share * per_row_head.repeat_interleave(geo.n_rep, dim=-1)
 
         if y.requires_grad:
@@ -160,19 +154,17 @@ def _term(geo: Geometry, out: Informative, layer: int, which: str, dw: torch.Ten
 
 @dataclass
 class Trace:
-    """One pass over the prompts: R per prompt and every component's output and gradient,
-    stacked as ``mlp`` (batch, seq, layer, d) and ``heads`` (batch, seq, layer, head, d_head)."""
+    """One pass over the prompts: R per prompt, every component's output ``out`` and its
+    gradient ``grad`` (``[batch, seq, layer, d]`` / ``[batch, seq, layer, head, d_head]``)."""
 
     loss: torch.Tensor
-    mlp: torch.Tensor
-    heads: torch.Tensor
-    mlp_grad: torch.Tensor
-    heads_grad: torch.Tensor
+    out: PerComponent
+    grad: PerComponent
     inputs: dict[str, list] = field(default_factory=dict)
 
 
 def trace(model: PreTrainedModel, prep: Prepared, delta: Delta | None = None,
-          capture: bool = False) -> tuple[Trace, Informative | None]:
+          capture: bool = False) -> tuple[Trace, PerComponent | None]:
     """Forward and backward on the current weights; with ``delta``, also the informative
     terms of that weight change; with ``capture``, the MLP and attention inputs."""
     shape = tuple(prep.batch.input_ids.shape)
@@ -182,14 +174,13 @@ def trace(model: PreTrainedModel, prep: Prepared, delta: Delta | None = None,
         inputs = {w: stack.enter_context(capturing_inputs(model, w)) for w in (("mlp", "attn") if capture else ())}
         loss = loss_per_prompt(model, prep, grad=True)
         loss.sum().backward()
-    return Trace(loss.detach(), rec.stacked("mlp"), rec.stacked("heads"), rec.stacked("mlp_grad"),
-                 rec.stacked("heads_grad"), inputs), info
+    return Trace(loss.detach(), rec.outputs(), rec.gradients(), inputs), info
 
 
 @torch.no_grad()
-def old_outputs_on(model: PreTrainedModel, inputs: dict[str, list]) -> tuple[torch.Tensor, torch.Tensor]:
+def old_outputs_on(model: PreTrainedModel, inputs: dict[str, list]) -> PerComponent:
     """Each MLP and head with the model's current weights, called on recorded inputs:
-    (batch, seq, layer, d) and (batch, seq, layer, head, d_head)."""
+    ``[batch, seq, layer, d]`` / ``[batch, seq, layer, head, d_head]``."""
     mlps, heads = [], []
     for layer, (args, kwargs) in enumerate(inputs["mlp"]):
         mlps.append(mlp_module(model, layer)(*args, **kwargs))
@@ -197,32 +188,34 @@ def old_outputs_on(model: PreTrainedModel, inputs: dict[str, list]) -> tuple[tor
         with recording(model, layers=range(layer, layer + 1)) as rec:
             attn_module(model, layer)(*args, **kwargs)
         heads.append(rec.heads[layer])
-    return torch.stack(mlps, 2), torch.stack(heads, 2)
+    return PerComponent(torch.stack(mlps, 2), torch.stack(heads, 2), trail=1)
 
 
 @dataclass
 class Scores:
-    """Extractive scores of one delta on one split. ``per_token[kind]["mlp"]`` is
-    (prompt, seq, layer), ``["heads"]`` (prompt, seq, layer, head); ``display[kind]`` the
-    same mapped onto the display prompt's tokens and averaged over prompts."""
+    """Extractive scores of one delta on one split. ``per_token[kind]`` is ``[prompt, seq,
+    layer]`` / ``[prompt, seq, layer, head]``; ``display[kind]`` the same mapped onto the
+    display prompt's tokens and averaged over prompts. ``extras``: the outputs ``old`` (old
+    weights), ``dgrad`` (old minus new gradient) and ``tilde`` (old modules on the new
+    inputs), ``[prompt, seq, layer, d]`` / ``[prompt, seq, layer, head, d_head]``."""
 
     display_tokens: list[str]
-    per_token: dict[str, dict[str, torch.Tensor]]
+    per_token: dict[str, PerComponent]
     prepared: Prepared
     loss_old: torch.Tensor
     loss_new: torch.Tensor
-    extras: dict[str, torch.Tensor] = field(default_factory=dict)
+    extras: dict[str, PerComponent] = field(default_factory=dict)
 
     @property
-    def display(self) -> dict[str, dict[str, torch.Tensor]]:
-        return {k: {c: self.prepared.alignment.to_display(t) for c, t in v.items()} for k, v in self.per_token.items()}
+    def display(self) -> dict[str, PerComponent]:
+        return {k: self.prepared.alignment.to_display(v) for k, v in self.per_token.items()}
 
-    def totals(self, kind: str) -> dict[str, torch.Tensor]:
-        """Per component, summed over tokens and averaged over prompts: ``mlp`` (layer,),
-        ``heads`` (layer, head)."""
+    def totals(self, kind: str) -> PerComponent:
+        """Per component, summed over tokens and averaged over prompts: ``[layer]`` /
+        ``[layer, head]``."""
         if kind not in self.per_token:
             raise ParameterError(f"unknown score {kind!r}; choose from {KINDS}")
-        return {c: t.sum(1).mean(0) for c, t in self.per_token[kind].items()}
+        return self.per_token[kind].sum(1).mean(0)
 
 
 def extractive_scores(
@@ -243,23 +236,20 @@ def extractive_scores(
         assert info is not None
         with applied(model, delta):
             new, _ = trace(model, prep, capture=True)
-        tilde_mlp, tilde_heads = old_outputs_on(model, new.inputs)
-    mask = prep.alignment.mask.to(old.loss.device)
-
-    def keep(t: torch.Tensor) -> torch.Tensor:
-        return t * mask.reshape(*mask.shape, *([1] * (t.dim() - 2)))
-
-    per_token: dict[str, dict[str, Any]] = {"upstream": {}, "informative": {}, "downstream": {}}
-    extras = {"tilde_mlp": tilde_mlp, "tilde_heads": tilde_heads}
-    for comp, o, g_old, g_new, tilde in (("mlp", old.mlp, old.mlp_grad, new.mlp_grad, tilde_mlp),
-                                         ("heads", old.heads, old.heads_grad, new.heads_grad, tilde_heads)):
-        o, g_old, g_new, tilde = (t.to(info.mlp.dtype) for t in (o, g_old, g_new, tilde))
-        extras[f"old_{comp}"], extras[f"dgrad_{comp}"] = o, g_old - g_new
-        contrast = o - prep.alignment.counterfactual_mean(o)
-        per_token["upstream"][comp] = keep((extras[f"dgrad_{comp}"] * contrast).sum(-1))
-        per_token["downstream"][comp] = keep((g_old * (o - tilde)).sum(-1))
-    per_token["informative"] = {"mlp": keep(-info.mlp), "heads": keep(-info.heads)}
-    return Scores(prep.alignment.display_tokens, per_token, prep, old.loss, new.loss, extras)
+        tilde = old_outputs_on(model, new.inputs)
+    al = prep.alignment
+    dtype = info.mlp.dtype
+    o, g, g_new = (x.to(dtype) for x in (old.out, old.grad, new.grad))
+    dgrad = g - g_new
+    per_token = {
+        "upstream": dgrad.dot(o - al.counterfactual_mean(o)),  # (g_C(W) - g_C(W')) . (o_C(x) - o_C(x'))
+        "informative": -info,                                  # -dR/dW_C . delta_C
+        "downstream": g.dot(o - tilde.to(dtype)),              # g_C(W) . (o_C(x) - o~_C(x))
+    }
+    mask = al.mask.to(old.loss.device)
+    per_token = {kind: score.weighted(mask) for kind, score in per_token.items()}
+    extras = {"tilde": tilde, "old": o, "dgrad": dgrad}
+    return Scores(al.display_tokens, per_token, prep, old.loss, new.loss, extras)
 
 
 def check_delta(model: PreTrainedModel, delta: Delta) -> None:

@@ -11,14 +11,14 @@ import numpy as np
 from transformers import PreTrainedModel
 
 from .architecture import n_layers
-from .components import component_names, parse
+from .components import PARTS, component_names, parse
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
 from .exact import exact_check
 from .extractive import KINDS, extractive_scores
 from .models import LoadedModel
 from .numerics import provenance
-from .ocr import check_hops, resolve_recipe, two_hop_run
+from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
 from .params import check_seeds
 from .stats import mean_pairwise_spearman
 
@@ -34,10 +34,11 @@ def run_extractive_scores(
     exact_layer_stride: int = 1,
     progress: bool | None = None,
 ) -> dict[str, Any]:
-    """Per hop: the three scores for MLPs and attention (heads summed) per display token x
-    layer (mean over seeds), per-layer totals per seed and their rank stability, and the
-    linear-vs-exact check on ``exact_seed`` (None skips it) for ``exact_hops`` (None: every hop),
-    over the components of every ``exact_layer_stride``-th layer from layer 0 (1: all)."""
+    """Per hop: the three scores for MLPs (``mlp``) and attention (``heads``, a layer's heads
+    summed) per display token x layer (mean over seeds), per-layer totals per seed and their
+    rank stability, and the linear-vs-exact check on ``exact_seed`` (None skips it) for
+    ``exact_hops`` (None: every hop), over the components of every ``exact_layer_stride``-th
+    layer from layer 0 (1: all)."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
     checked = exact_components(lm.model, exact_layer_stride)
     exact_hops = hops if exact_hops is None else check_hops(exact_hops)
@@ -50,24 +51,22 @@ def run_extractive_scores(
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "n_counterfactuals": n_counterfactuals,
                            "exact_seed": exact_seed, "exact_counterfactuals": exact_counterfactuals,
                            "exact_hops": list(exact_hops) if exact_seed is not None else [],
-                           "exact_layer_stride": exact_layer_stride, **recipe,
+                           "exact_layer_stride": exact_layer_stride, **recipe.as_dict(),
                            "hops": {}}
     for hop in hops:
         split = two_hop(hop).implications
-        maps: dict[str, dict[str, list]] = {k: {"mlp": [], "attn": []} for k in KINDS}
-        totals: dict[str, dict[str, list]] = {k: {"mlp": [], "attn": []} for k in KINDS}
+        maps: dict[str, dict[str, list]] = {k: {c: [] for c in PARTS} for k in KINDS}
+        totals: dict[str, dict[str, list]] = {k: {c: [] for c in PARTS} for k in KINDS}
         entry: dict[str, Any] = {}
         for seed in seeds:
             run = two_hop_run(lm, hop, seed, recipe, progress=progress)
             scores = extractive_scores(lm.model, lm.tokenizer, split, run.delta, n_counterfactuals=n_counterfactuals)
             shown = scores.display
             for kind in KINDS:
-                mlp, attn = shown[kind]["mlp"], shown[kind]["heads"].sum(-1)
-                maps[kind]["mlp"].append(mlp.double().cpu().numpy())
-                maps[kind]["attn"].append(attn.double().cpu().numpy())
-                t = scores.totals(kind)
-                totals[kind]["mlp"].append(t["mlp"].double().cpu().numpy())
-                totals[kind]["attn"].append(t["heads"].sum(-1).double().cpu().numpy())
+                for c, grid in shown[kind].by_layer().items():
+                    maps[kind][c].append(grid.double().cpu().numpy())
+                for c, total in scores.totals(kind).by_layer().items():
+                    totals[kind][c].append(total.double().cpu().numpy())
             entry["display_tokens"] = scores.display_tokens
             if seed == exact_seed and hop in exact_hops:
                 check = exact_check(lm.model, lm.tokenizer, split, run.delta, scores=scores, components=checked,
@@ -77,10 +76,10 @@ def run_extractive_scores(
                                   "exact": {k: v.tolist() for k, v in check.exact.items()}}
         entry["scores"] = {
             kind: {
-                **{c: np.mean(maps[kind][c], 0).tolist() for c in ("mlp", "attn")},
-                "layer_totals": {c: np.mean(totals[kind][c], 0).tolist() for c in ("mlp", "attn")},
-                "layer_totals_per_seed": {c: [t.tolist() for t in totals[kind][c]] for c in ("mlp", "attn")},
-                "seed_rank_correlation": {c: mean_pairwise_spearman(totals[kind][c]) for c in ("mlp", "attn")},
+                **{c: np.mean(maps[kind][c], 0).tolist() for c in PARTS},
+                "layer_totals": {c: np.mean(totals[kind][c], 0).tolist() for c in PARTS},
+                "layer_totals_per_seed": {c: [t.tolist() for t in totals[kind][c]] for c in PARTS},
+                "seed_rank_correlation": {c: mean_pairwise_spearman(totals[kind][c]) for c in PARTS},
             }
             for kind in KINDS
         }
@@ -107,7 +106,7 @@ def stability_table(results: dict[str, Any]):
     import pandas as pd
 
     rows = [{"hop": hop, "score": kind, "MLP": s["seed_rank_correlation"]["mlp"],
-             "attention": s["seed_rank_correlation"]["attn"]}
+             "attention": s["seed_rank_correlation"]["heads"]}
             for hop, entry in results["hops"].items() for kind, s in entry["scores"].items()]
     return pd.DataFrame(rows).set_index(["hop", "score"])
 
@@ -120,7 +119,7 @@ def describe(results: dict[str, Any], late_start: int | None) -> str:
         tokens = entry["display_tokens"]
         parts = []
         for kind in KINDS:
-            grid = np.array(entry["scores"][kind]["mlp"]) + np.array(entry["scores"][kind]["attn"])
+            grid = np.array(entry["scores"][kind]["mlp"]) + np.array(entry["scores"][kind]["heads"])
             t, layer = np.unravel_index(np.argmax(grid), grid.shape)
             parts.append(f"{kind} peaks at layer {layer}, token {tokens[t].strip()!r}")
         text = f"**{hop.replace('_', '-')}**: " + "; ".join(parts) + "."

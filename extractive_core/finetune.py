@@ -14,7 +14,7 @@ import warnings
 from collections import defaultdict
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
-from typing import Iterator, Mapping, Sequence
+from typing import Any, Iterator, Mapping, Sequence
 
 import torch
 from tqdm import tqdm
@@ -24,8 +24,8 @@ from .architecture import answer_cross_entropy, layer_of, n_layers
 from .datasets import Split
 from .errors import ParameterError, TrainingDivergedError
 from .metrics import autocast, final_hidden, mean_rank
-from .models import show_progress
-from .params import check_recipe
+from .settings import show_progress
+from .params import RunSpec, overridden
 from .precision import MasterWeightAdam
 from .prefix import frozen_prefix, replay_start
 from .tokens import Batch, collate, memoised
@@ -37,13 +37,9 @@ def trainable_names(
     model: PreTrainedModel, trainable: str = "blocks", layers: Sequence[int] | None = None
 ) -> list[str]:
     """Parameter names to train: ``"blocks"`` (every transformer-block weight, the paper's
-    OLMo setting) or ``"all"`` (embeddings and final norm too), optionally only in ``layers``."""
-    if trainable not in ("blocks", "all"):
-        raise ParameterError(f"trainable must be 'blocks' or 'all', got {trainable!r}")
+    OLMo setting) or ``"all"`` (embeddings and final norm too), optionally only in ``layers``
+    (``RunSpec`` has checked both; here: that the layers exist in ``model``)."""
     if layers is not None:
-        if not (isinstance(layers, (list, tuple, range)) and layers
-                and all(isinstance(i, int) and not isinstance(i, bool) for i in layers)):
-            raise ParameterError(f"layers must be a non-empty list of layer indices, e.g. [12, 13], got {layers!r}")
         bad = [i for i in layers if not 0 <= i < n_layers(model)]
         if bad:
             raise ParameterError(f"layers {bad} out of range 0..{n_layers(model) - 1}")
@@ -98,32 +94,31 @@ def finetune(
     tokenizer: PreTrainedTokenizerBase,
     train: Split,
     evals: Mapping[str, Split],
+    spec: RunSpec | None = None,
     *,
-    lr: float,
-    epochs: int,
-    batch_size: int = 8,
-    seed: int = 0,
-    trainable: str = "blocks",
-    layers: Sequence[int] | None = None,
-    autocast_dtype: str | None = None,
     progress: bool | None = None,
+    **recipe: Any,
 ) -> FinetuneResult:
-    """Train on ``train`` and log the mean rank of every split in ``evals`` per epoch.
+    """Train on ``train`` as ``spec`` says and log the mean rank of every split in ``evals``
+    per epoch. Without a ``spec``, the keywords make one (``lr=3e-5, epochs=8``: the
+    ``RunSpec`` fields; left out, the paper's recipe).
 
     Dropout stays off (eval mode) so runs repeat exactly. A model held in bf16 trains
     through float32 master weights (``precision.MasterWeightAdam``). The model's weights are
     restored afterwards; the returned ``delta`` (float32) holds what training changed.
     Raises ``TrainingDivergedError`` as soon as the loss is not finite.
     """
-    check_recipe(lr, epochs, batch_size)
+    if spec is None:
+        spec = overridden(RunSpec(), "finetune", **recipe)
+    elif recipe or not isinstance(spec, RunSpec):
+        raise ParameterError("pass finetune a RunSpec or keywords (lr=..., epochs=...), not both")
+    lr, epochs, batch_size = spec.lr, spec.epochs, spec.batch_size
     if not isinstance(train, Split) or not train.examples:
         raise ParameterError("train must be a non-empty Split (e.g. first_hop().facts)")
     if not (isinstance(evals, Mapping) and all(isinstance(s, Split) for s in evals.values())):
         raise ParameterError("evals must map names to Splits, e.g. {'test': first_hop().implications}")
-    if isinstance(seed, bool) or not isinstance(seed, int):
-        raise ParameterError(f"seed must be a whole number, got {seed!r}")
     clock = time.perf_counter()
-    names = trainable_names(model, trainable, layers)
+    names = trainable_names(model, spec.trainable, spec.layers)
     params = dict(model.named_parameters())
     was_training = model.training
     flags = {n: p.requires_grad for n, p in params.items()}
@@ -133,13 +128,13 @@ def finetune(
     device = next(model.parameters()).device
     optimizer = MasterWeightAdam([params[n] for n in names], lr=lr)
     before = [w.clone() for w in optimizer.weights()]  # float32
-    generator = torch.Generator().manual_seed(seed)
+    generator = torch.Generator().manual_seed(spec.seed)
     steps_per_epoch = -(-len(train.examples) // batch_size)
 
     def log_epoch(epoch: int, loss: float | None) -> None:
         row: dict[str, float | None] = {"epoch": epoch, "loss": loss}
         with timed(result.seconds, "eval"):
-            row.update({f"{k}_rank": mean_rank(model, tokenizer, s, autocast_dtype) for k, s in evals.items()})
+            row.update({f"{k}_rank": mean_rank(model, tokenizer, s, spec.autocast) for k, s in evals.items()})
         result.log.append(row)
         bar.set_postfix({k: f"{v:.2f}" for k, v in row.items() if k.endswith("_rank")})
 
@@ -147,7 +142,7 @@ def finetune(
     bar = tqdm(total=epochs * steps_per_epoch, desc="finetune", disable=not show_progress(progress), mininterval=1.0)
     replay = ExitStack()  # frozen blocks run once per sequence (prefix.py); prompts tokenised once
     try:
-        replay.enter_context(frozen_prefix(model, replay_start(trainable, layers)))
+        replay.enter_context(frozen_prefix(model, replay_start(spec.trainable, spec.layers)))
         replay.enter_context(memoised(tokenizer))  # the same prompts are collated every step
         log_epoch(0, None)
         for epoch in range(1, epochs + 1):
@@ -157,7 +152,7 @@ def finetune(
                 with timed(result.seconds, "data"):
                     chunk = [train.examples[i] for i in order[start : start + batch_size]]
                     batch = collate(tokenizer, chunk).to(device)
-                with timed(result.seconds, "forward"), autocast(model, autocast_dtype):
+                with timed(result.seconds, "forward"), autocast(model, spec.autocast):
                     loss = answer_loss(model, batch)
                 value = loss.item()
                 if not math.isfinite(value):

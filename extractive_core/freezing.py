@@ -19,9 +19,9 @@ from .finetune import Delta, applied
 from .metrics import mean_rank
 from .models import LoadedModel
 from .numerics import provenance
-from .ocr import check_hops, resolve_recipe, two_hop_run
+from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
 from .params import check_seeds
-from .stats import summarise
+from .stats import interval_text, summarise
 
 ROWS = ("None", "Early", "Late", "All", "Early (pre)", "Late (pre)")
 COLUMNS = ("fact", "implication")
@@ -57,7 +57,7 @@ def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: 
     recipe = resolve_recipe(lm, lr, None, None)
     early, late = layer_split(lm)
     clock = time.perf_counter()
-    out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "early": early, "late": late, **recipe,
+    out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "early": early, "late": late, **recipe.as_dict(),
                            "hops": {}}
     for hop in hops:
         per_row: dict[str, list[dict[str, float]]] = {r: [] for r in ROWS}
@@ -96,7 +96,7 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
     starts = band_starts(total, width, stride)
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "width": width, "starts": starts,
-                           "n_layers": total, "lrs": {}}
+                           "n_layers": total, "chance": two_hop(hops[0], "F").implications.chance, "lrs": {}}
     for lr in lrs:
         recipe = resolve_recipe(lm, lr, None, None)
         per_lr: dict[str, Any] = {}
@@ -110,7 +110,7 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
                               "implication": summarise([r.ranks("test")[-1] for r in runs]),
                               "implication_before": runs[0].ranks("test")[0]})
             per_lr[hop] = bands
-        out["lrs"][f"{recipe['lr']:g}"] = per_lr
+        out["lrs"][f"{recipe.lr:g}"] = per_lr
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 
@@ -179,9 +179,7 @@ def band_findings(results: dict[str, Any]) -> list[str]:
             worst = max(bands, key=lambda b: b["implication"]["mean"])
 
             def show(b: dict) -> str:
-                lo, hi = b["implication"]["ci95"]
-                spread = f" [{lo:.2f}, {hi:.2f}]" if b["implication"]["n"] > 1 else " (one seed)"
-                return f"layers {b['start']}-{b['start'] + results['width'] - 1}: {b['implication']['mean']:.2f}{spread}"
+                return f"layers {b['start']}-{b['start'] + results['width'] - 1}: {interval_text(b['implication'])}"
 
             lines.append(f"**lr {lr}, {hop.replace('_', '-')}** (implication rank {bands[0]['implication_before']:.2f} "
                          f"before finetuning): best with {show(best)}; worst with {show(worst)}.")

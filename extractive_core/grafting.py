@@ -25,29 +25,27 @@ from typing import Any, Sequence
 
 from .continued_training import Setting, check_counterfactual, dataset, phase_evals, setting, finetune_test_people, train_phases
 from .architecture import layer_of
+from .components import PARTS
 from .data_ordering import order_phases
 from .datasets import Split
 from .daxwug import DaxwugDataset
 from .errors import ParameterError
-from .extractive import check_delta, extractive_scores
+from .extractive import extractive_scores
 from .finetune import Delta, applied
 from .metrics import mean_rank
 from .models import LoadedModel
 from .numerics import provenance
 from .params import check_seeds
-from .stats import direction, paired_difference, r_squared, summarise
+from .stats import direction, interval_text, paired_difference, r_squared, summarise
 
 ROWS = ("W_F'", "graft", "control")
 ROW_LABELS = {"W_F'": "W_F'", "graft": "W_F' + (W_{F,Impl} - W_F)", "control": "W_F' + (W_Impl - W)"}
 COLUMNS = ("Impl F'", "Impl F", "F'")
-CHANCE = 9.5
 
 
 def check_graft(lm: LoadedModel, deltas: Sequence[Delta]) -> None:
-    """Every delta of a graft fits the model and covers the same parameters (a delta from
-    another model, or one missing layers the others changed, gets a clear error)."""
-    for delta in deltas:
-        check_delta(lm.model, delta)
+    """Every delta of a graft covers the same parameters (one missing layers the others
+    changed gets a clear error). That each fits the model is ``applied``'s check."""
     names = [set(d) for d in deltas]
     for i, other in enumerate(names[1:], 1):
         if other != names[0]:
@@ -106,11 +104,11 @@ def localisation(lm: LoadedModel, facts: DaxwugDataset, deltas: dict[str, Delta]
     with applied(lm.model, deltas["facts"], deltas["impl_after_facts"]):
         downstream = extractive_scores(lm.model, lm.tokenizer, facts.test_implications,
                                        deltas["test"]).totals("downstream")
-    rows = list(layers)
+    informative, downstream = informative.layers(layers), downstream.layers(layers)
     out: dict[str, Any] = {}
-    for comp in ("mlp", "heads"):
-        x = informative[comp][rows].double().cpu().numpy().reshape(-1)
-        y = downstream[comp][rows].double().cpu().numpy().reshape(-1)
+    for comp in PARTS:
+        x = informative[comp].double().cpu().numpy().reshape(-1)
+        y = downstream[comp].double().cpu().numpy().reshape(-1)
         out[comp] = {"informative": x.tolist(), "downstream": y.tolist(), "r2": r_squared(x, y)}
     return out
 
@@ -144,11 +142,11 @@ def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: Daxwu
     impl_cf = {row: [r[row]["Impl F'"] for r in per_seed] for row in ROWS}
     comparisons = {f"graft - {other}": paired_difference(impl_cf["graft"], impl_cf[other]) for other in ("W_F'", "control")}
     out: dict[str, Any] = {
-        "model": lm.params.name, "seeds": list(seeds), "setting": s.as_dict(), "chance": CHANCE,
+        "model": lm.params.name, "seeds": list(seeds), "setting": s.as_dict(), "chance": counterfactual.train_implications.chance,
         "n_train_people": len(facts.train_people), "rows": {r: ROW_LABELS[r] for r in ROWS},
         "table": table, "per_seed": per_seed, "comparisons": comparisons,
         "localisation": {"n_prompts": n_prompts, "layers": list(s.layers), "per_seed": local,
-                         **{f"{c}_r2": summarise([x[c]["r2"] for x in local]) for c in ("mlp", "heads")}},
+                         **{f"{c}_r2": summarise([x[c]["r2"] for x in local]) for c in PARTS}},
     }
     out["verdicts"] = verdicts(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
@@ -183,8 +181,8 @@ def grafting_table(results: dict[str, Any]):
     """The paper's table: rows of weights x columns of mean rank, 'mean [interval]'."""
     import pandas as pd
 
-    data = {results["rows"][row]: {col: f"{v['mean']:.2f} [{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}]"
-                                   for col, v in cols.items()} for row, cols in results["table"].items()}
+    data = {results["rows"][row]: {col: interval_text(v, label=False) for col, v in cols.items()}
+            for row, cols in results["table"].items()}
     return pd.DataFrame(data).T[list(COLUMNS)]
 
 
@@ -193,9 +191,7 @@ def grafting_findings(results: dict[str, Any]) -> list[str]:
     control? With the paired differences' intervals."""
     lines = []
     for key, diff in results["comparisons"].items():
-        lo, hi = diff["ci95"]
-        lines.append(f"Impl F' rank, **{key}**: {diff['mean']:+.2f} [{lo:+.2f}, {hi:+.2f}] ({diff['interval']}, "
-                     f"{diff['n']} seeds): the graft is {direction(diff)}"
+        lines.append(f"Impl F' rank, **{key}**: {interval_text(diff, signed=True)}: the graft is {direction(diff)}"
                      + ("" if direction(diff) == "no separation" else " than " + key.split(" - ")[1]) + ".")
     graft = results["table"]["graft"]["Impl F'"]
     lines.append(f"The paper's claim (the graft makes the counterfactual implications predictable, below both the "
@@ -205,6 +201,5 @@ def grafting_findings(results: dict[str, Any]) -> list[str]:
     for comp, name in (("mlp", "MLPs"), ("heads", "heads")):
         v = loc[f"{comp}_r2"]
         lines.append(f"Localisation, {name} of layers {loc['layers'][0]}-{loc['layers'][-1]}: r^2 of informative "
-                     f"(implication training) against downstream (test OCR) {v['mean']:.2f} "
-                     f"[{v['ci95'][0]:.2f}, {v['ci95'][1]:.2f}] over {v['n']} seeds.")
+                     f"(implication training) against downstream (test OCR) {interval_text(v)}.")
     return lines

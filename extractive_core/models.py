@@ -8,13 +8,10 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import os
-import shutil
 import socket
-import tempfile
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 from urllib.parse import urlparse
 
 import torch
@@ -23,7 +20,9 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, P
 from .architecture import blocks, n_layers
 from .errors import ParameterError, WeightsUnavailableError
 from .params import DTYPES, ModelParams, load_params
-from .results import save_json
+from .pretrain import load_toy_model
+from .settings import cache_dir, model_dir, set_threads, show_progress
+from .storage import save_checkpoint
 
 
 @dataclass
@@ -37,42 +36,6 @@ class LoadedModel:
     @property
     def device(self) -> torch.device:
         return next(self.model.parameters()).device
-
-
-def cache_dir() -> Path:
-    """``$EXTRACTIVE_CACHE`` if set, else ``~/.cache/extractive_structures``."""
-    env = os.environ.get("EXTRACTIVE_CACHE")
-    return Path(env) if env else Path.home() / ".cache" / "extractive_structures"
-
-
-def default_threads() -> int:
-    """``$EXTRACTIVE_THREADS`` if set, else the cores this process may use."""
-    env = os.environ.get("EXTRACTIVE_THREADS", "")
-    if env and not (env.isdigit() and int(env) >= 1):
-        raise ParameterError(f"EXTRACTIVE_THREADS must be a whole number >= 1, got {env!r}")
-    return int(env) if env else len(os.sched_getaffinity(0))
-
-
-def set_threads(threads: int | None) -> int:
-    """Set torch's CPU thread count (None: ``$EXTRACTIVE_THREADS``, else all cores)."""
-    if threads is None:
-        threads = default_threads()
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ParameterError(f"threads must be a whole number >= 1 (or None), got {threads!r}")
-    torch.set_num_threads(threads)
-    return threads
-
-
-def show_progress(progress: bool | None = None) -> bool:
-    """Whether to draw progress bars: ``progress`` if given, else ``$EXTRACTIVE_PROGRESS``
-    (``0`` turns them off, as the main job does for the committed notebooks), else on."""
-    if progress is None:
-        progress = os.environ.get("EXTRACTIVE_PROGRESS", "1") not in ("0", "false", "no")
-    if not progress:
-        from transformers.utils import logging as hf_logging
-
-        hf_logging.disable_progress_bar()
-    return progress
 
 
 def default_device() -> str:
@@ -126,8 +89,6 @@ def load_model(
     model: PreTrainedModel
     tokenizer: PreTrainedTokenizerBase
     if params.source == "toyworld":
-        from .pretrain import load_toy_model
-
         model, tokenizer = load_toy_model(params)
     elif params.source == "gguf_package":
         model, tokenizer = _load_gguf_package(params)
@@ -228,37 +189,9 @@ def _dequantise_file(gguf_path: Path, target: Path) -> None:
     save_checkpoint(target, model, tokenizer)
 
 
-def save_checkpoint(
-    target: Path, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, side_files: dict[str, Any] | None = None
-) -> None:
-    """Write model, tokenizer and JSON side files to ``target`` (whole or absent)."""
-
-    def fill(staging: Path) -> None:
-        model.save_pretrained(staging)
-        tokenizer.save_pretrained(staging)
-        for name, data in (side_files or {}).items():
-            save_json(staging / name, data)
-
-    replace_dir(target, fill)
-
-
-def replace_dir(target: Path, fill: Callable[[Path], object]) -> None:
-    """Replace the folder ``target`` by what ``fill`` writes into a staging folder beside it,
-    through a rename, so ``target`` is whole or absent (a failed ``fill`` leaves it as it was)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=target.parent, prefix=f".{target.name}-"))
-    try:
-        fill(staging)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    shutil.rmtree(target, ignore_errors=True)
-    staging.rename(target)
-
-
 def _local_copy(params: ModelParams) -> Path | None:
-    root = os.environ.get("EXTRACTIVE_MODEL_DIR")
-    path = Path(root) / params.name if root else None
+    root = model_dir()
+    path = root / params.name if root is not None else None
     return path if path is not None and (path / "config.json").is_file() else None
 
 

@@ -9,7 +9,6 @@ them; the reproduction notes in the book say which of them change the committed 
 
 from __future__ import annotations
 
-import os
 import platform
 from importlib import metadata
 from pathlib import Path
@@ -17,8 +16,9 @@ from typing import Any
 
 import torch
 
-NUMERIC_VARIABLES = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY", "ONEDNN_MAX_CPU_ISA",
-                     "OMP_NUM_THREADS")
+from .events import STATS
+from .settings import numeric_variables
+
 PACKAGES = ("torch", "transformers", "numpy", "safetensors", "extractive-structures")
 
 
@@ -53,7 +53,7 @@ def environment(model: torch.nn.Module | None = None) -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "cpu_model": cpu_model(),
-        "variables": {k: os.environ[k] for k in NUMERIC_VARIABLES if k in os.environ},
+        "variables": numeric_variables(),
     }
     if device.type == "cuda":
         env["gpu"] = torch.cuda.get_device_name(device)
@@ -63,8 +63,6 @@ def environment(model: torch.nn.Module | None = None) -> dict[str, Any]:
 def provenance(model: torch.nn.Module | None, seconds: float) -> dict[str, Any]:
     """What produced a result: the numeric environment, the model's dtype, the wall time
     and what the run cache reused. Never compared when checking reproduction."""
-    from .runs import STATS
-
     dtype = str(next(model.parameters()).dtype).removeprefix("torch.") if model is not None else None
     return {**environment(model), "dtype": dtype, "seconds": round(seconds, 1),
             "run_cache": {"hits": STATS.hits, "trained": STATS.misses}}
@@ -82,3 +80,13 @@ def native_bf16() -> bool:
     except OSError:
         return False
     return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+SAME_BITS_KEYS = ("cpu_model", "cpu_capability", "threads", "packages", "variables", "device")
+
+
+def same_environment(committed: Any, fresh: Any) -> bool:
+    """Whether two results were produced where the bits should be identical: same CPU,
+    capability, threads, package versions and numeric variables (their ``provenance``)."""
+    a, b = (r.get("provenance", {}) if isinstance(r, dict) else {} for r in (committed, fresh))
+    return "cpu_model" in a and all(a.get(k) == b.get(k) for k in SAME_BITS_KEYS)

@@ -15,13 +15,14 @@ for any model other than a toy model on the CPU this does nothing.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from typing import Any, Callable, Sequence
 
 from .errors import ParameterError
-from .models import default_threads
+from .models import load_model
 from .params import check_seeds, load_params
+from .pool import side_by_side
+from .pretrain import is_cached, pretrained, toy_config
+from .settings import default_threads
 
 # An experiment and its keyword arguments; a ``seeds`` entry among them limits the job to
 # those seeds (e.g. a band map over fewer seeds than the table beside it).
@@ -59,8 +60,6 @@ def prefetch_seeds(name: str, seeds: Sequence[int], jobs: Sequence[Job], device:
     count = workers_for(name, seeds, device, workers)
     if not count:
         return None
-    from .pretrain import is_cached, pretrained, toy_config
-
     config = toy_config(load_params(name))
     if not is_cached(config):  # pretrained here first, never by two workers at once
         pretrained(config)
@@ -68,20 +67,9 @@ def prefetch_seeds(name: str, seeds: Sequence[int], jobs: Sequence[Job], device:
     return 1
 
 
-def side_by_side(fn: Callable[[Any], Any], items: Sequence[Any], workers: int,
-                 initializer: Callable[..., None] | None = None, initargs: tuple = ()) -> list[Any]:
-    """``[fn(item) for item in items]``, computed ``workers`` at a time in fresh (spawned)
-    worker processes, each set up by ``initializer(*initargs)``; results in ``items`` order."""
-    with ProcessPoolExecutor(workers, mp_context=get_context("spawn"), initializer=initializer,
-                             initargs=initargs) as pool:
-        return list(pool.map(fn, items))
-
-
 def _load_worker_model(name: str) -> None:
     """Worker start-up: the model once per worker, on one thread."""
     global _WORKER_MODEL
-    from .models import load_model
-
     _WORKER_MODEL = load_model(name, device="cpu", threads=1)
 
 

@@ -3,15 +3,20 @@ and the finetuning recipe, so adding a model is adding a file."""
 
 from __future__ import annotations
 
-import os
+import math
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
 from .errors import ParameterError, UnknownModelError
+from .settings import params_folders
+from .toyworld import ToyConfig
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
 
 SOURCES = ("gguf_package", "gguf_file", "hub", "toyworld")
 
@@ -25,8 +30,7 @@ def params_dirs() -> list[Path]:
     """Where params files are looked up, first match first: the folders in
     ``$EXTRACTIVE_PARAMS`` (separated by ``os.pathsep``), then the repository's ``params/``.
     A user's folder adds models, and its file of a built-in name overrides that model."""
-    env = os.environ.get("EXTRACTIVE_PARAMS", "")
-    return [Path(p).expanduser() for p in env.split(os.pathsep) if p] + [builtin_params_dir()]
+    return params_folders() + [builtin_params_dir()]
 
 
 def params_file(name: str) -> Path | None:
@@ -34,9 +38,37 @@ def params_file(name: str) -> Path | None:
     return next((d / f"{name}.yaml" for d in params_dirs() if (d / f"{name}.yaml").is_file()), None)
 
 
+TRAINABLE = ("blocks", "all")
+DTYPES = ("float32", "bfloat16", "float16")
+
+
+def whole(value: object, least: int) -> bool:
+    """``value`` is a whole number (not a bool) >= ``least``."""
+    return isinstance(value, int) and not isinstance(value, bool) and value >= least
+
+
+def check_lr(lr: object) -> float:
+    """A positive finite learning rate, as a float."""
+    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and math.isfinite(lr)):
+        raise ParameterError(f"lr must be a positive finite number, got {lr!r}")
+    return float(lr)
+
+
+def check_epochs(epochs: object) -> None:
+    if not whole(epochs, 0):
+        raise ParameterError(f"epochs must be a whole number >= 0, got {epochs!r} (a run cannot train part of an epoch)")
+
+
+def check_trainable(trainable: object) -> None:
+    if trainable not in TRAINABLE:
+        raise ParameterError(f"trainable must be 'blocks' or 'all', got {trainable!r}")
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """The finetuning recipe (the paper's: Adam, constant lr, batch 8, 8 epochs)."""
+    """The finetuning recipe (the paper's: Adam, constant lr, batch 8, 8 epochs): params
+    ``recipe``, checked when it is made (``lr`` becomes a float). ``trainable``: ``blocks``
+    (every transformer-block weight) or ``all`` (embeddings and final norm too)."""
 
     lr: float = 3e-6
     epochs: int = 8
@@ -44,22 +76,116 @@ class Recipe:
     trainable: str = "blocks"
 
     def __post_init__(self) -> None:
-        check_recipe(self.lr, self.epochs, self.batch_size)
-        if self.trainable not in ("blocks", "all"):
-            raise ParameterError(f"trainable must be 'blocks' or 'all', got {self.trainable!r}")
+        object.__setattr__(self, "lr", check_lr(self.lr))
+        check_epochs(self.epochs)
+        if not whole(self.batch_size, 1):
+            raise ParameterError(f"batch_size must be a whole number >= 1, got {self.batch_size!r}")
+        check_trainable(self.trainable)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The recipe's four values (as results files record them)."""
+        return {f.name: getattr(self, f.name) for f in fields(Recipe)}
 
 
-def check_recipe(lr: object, epochs: object, batch_size: object) -> None:
-    """lr a positive number, epochs a whole number >= 0, batch_size a whole number >= 1."""
-    def whole(v: object) -> bool:
-        return isinstance(v, int) and not isinstance(v, bool)
+@dataclass(frozen=True)
+class RunSpec(Recipe):
+    """Everything that determines one finetuning run besides the model and the data: the
+    recipe, the data-order ``seed``, the trained ``layers`` (None: every layer; kept sorted,
+    each once) and ``autocast`` (None, or the dtype of mixed-precision compute). Built once
+    (``RunSpec.of``) and checked then; ``finetune`` takes it whole, and its fields are the
+    run cache's key (``runs.run_spec``). The model's own dtype comes with the model."""
 
-    if isinstance(lr, bool) or not isinstance(lr, (int, float)) or not (lr > 0 and lr == lr and lr != float("inf")):
-        raise ParameterError(f"lr must be a positive finite number, got {lr!r}")
-    if not (whole(epochs) and epochs >= 0):  # type: ignore[operator]
-        raise ParameterError(f"epochs must be a whole number >= 0, got {epochs!r} (a run cannot train part of an epoch)")
-    if not (whole(batch_size) and batch_size >= 1):  # type: ignore[operator]
-        raise ParameterError(f"batch_size must be a whole number >= 1, got {batch_size!r}")
+    seed: int = 0
+    layers: tuple[int, ...] | None = None
+    autocast: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
+            raise ParameterError(f"seed must be a whole number, got {self.seed!r}")
+        layers = self.layers
+        if layers is not None:
+            if not (isinstance(layers, (list, tuple, range)) and layers and all(whole(i, 0) for i in layers)):
+                raise ParameterError(f"layers must be a non-empty list of layer indices, e.g. [12, 13], got {layers!r}")
+            object.__setattr__(self, "layers", tuple(sorted(set(layers))))
+        if self.autocast not in (None,) + DTYPES:
+            raise ParameterError(f"autocast must be one of {(None,) + DTYPES}, got {self.autocast!r}")
+
+    @classmethod
+    def of(cls, params: ModelParams, recipe: Recipe | None = None, **run: Any) -> RunSpec:
+        """A run of ``params``'s model: ``recipe`` (None: the params file's) with the model's
+        ``autocast``, and each non-None value of ``run`` (``seed``, ``layers``, any field)."""
+        base = cls(**(params.recipe if recipe is None else recipe).as_dict(), autocast=params.autocast)
+        return overridden(base, "run", **run)
+
+    def as_dict(self) -> dict[str, Any]:
+        """Every field, JSON-ready (``layers`` a list or None)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)} | {
+            "layers": None if self.layers is None else list(self.layers)}
+
+
+MONITORED = 20  # continued training: training people whose ranks are logged per epoch
+
+
+@dataclass(frozen=True)
+class ContinuedTraining:
+    """params ``continued_training``: the continued training of the pretraining-mechanism
+    chapters (``continued_training.setting``). ``lr``, ``epochs`` and ``trainable`` left out
+    (None) take the recipe's; ``first_layer`` is the first trained layer (0: every block)."""
+
+    lr: float | None = None
+    first_layer: int = 0
+    epochs: int | None = None
+    n_people: int = 100
+    trainable: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.lr is not None:
+            object.__setattr__(self, "lr", check_lr(self.lr))
+        if self.epochs is not None:
+            check_epochs(self.epochs)
+        if self.trainable is not None:
+            check_trainable(self.trainable)
+        if not whole(self.first_layer, 0):
+            raise ParameterError(f"continued_training first_layer must be a layer index, got {self.first_layer!r}")
+        if not whole(self.n_people, MONITORED + 21):
+            raise ParameterError(f"continued_training n_people must be a whole number > {MONITORED + 20} "
+                                 f"(20 test people plus at least {MONITORED + 1} training people), got {self.n_people!r}")
+
+
+Section = TypeVar("Section", bound="DataclassInstance")  # a typed section: Recipe, RunSpec, ...
+
+
+def overridden(section: Section, what: str, **overrides: Any) -> Section:
+    """``section`` with each non-None override, checked again; an unknown key is named."""
+    names = [f.name for f in fields(section)]
+    unknown = sorted(set(overrides) - set(names))
+    if unknown:
+        raise ParameterError(f"unknown {what} setting(s) {unknown}; choose from {names}")
+    return replace(section, **{k: v for k, v in overrides.items() if v is not None})
+
+
+YAML11_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
+
+
+def yaml_number(value: Any) -> Any:
+    """``1e-4`` as the number it means: YAML 1.1 (PyYAML) reads an exponent without a dot
+    as text. Lists become tuples (a section's values are frozen)."""
+    if isinstance(value, list):
+        return tuple(yaml_number(v) for v in value)
+    return float(value) if isinstance(value, str) and YAML11_NUMBER.fullmatch(value) else value
+
+
+def load_section(cls: type[Section], raw: object, where: str) -> Section:
+    """A typed section of a params file from its mapping; every error names ``where``."""
+    names = [f.name for f in fields(cls)]
+    raw = {} if raw is None else raw
+    if not isinstance(raw, dict) or set(raw) - set(names):
+        raise ParameterError(f"{where} must be a mapping with keys among {names}, got {raw!r}")
+    try:
+        return cls(**{k: yaml_number(v) for k, v in raw.items()})
+    except (ParameterError, TypeError) as err:
+        raise ParameterError(f"{where}: {err}") from None
 
 
 @dataclass(frozen=True)
@@ -72,12 +198,12 @@ class ModelParams:
     hub_id: str | None = None
     revision: str | None = None
     package: str | None = None
-    toyworld: dict[str, Any] = field(default_factory=dict)
+    toyworld: ToyConfig | None = None  # source toyworld: the toy model's pretraining config
     dtype: str = "float32"
     autocast: str | None = None
     late_start: int | None = None
     recipe: Recipe = field(default_factory=Recipe)
-    continued_training: dict[str, Any] = field(default_factory=dict)
+    continued_training: ContinuedTraining = field(default_factory=ContinuedTraining)
     gguf: str | None = None  # source gguf_file: the file (absolute, ~, relative to this file, or inside `package`)
     folder: str = ""  # the folder the params file was read from (set on load, not a YAML key)
 
@@ -88,11 +214,7 @@ def known_models() -> list[str]:
 
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
-DTYPES = ("float32", "bfloat16", "float16")
 REQUIRED = {"hub": "hub_id", "gguf_package": "package", "gguf_file": "gguf", "toyworld": "toyworld"}
-# The continued-training setting of the pretraining-mechanism chapters (``continued_training``);
-# each key left out takes the recipe's value (first_layer: 0, every block; n_people: 100).
-CONTINUED_KEYS = ("lr", "first_layer", "epochs", "n_people", "trainable")
 
 
 def check_name(name: object) -> str:
@@ -136,24 +258,9 @@ def load_params(name: str) -> ModelParams:
     late = raw.get("late_start")
     if late is not None and (isinstance(late, bool) or not isinstance(late, int) or late < 1):
         raise ParameterError(f"{path}: late_start must be a whole number >= 1 (the first late layer), got {late!r}")
-    continued = raw.get("continued_training") or {}
-    if not isinstance(continued, dict) or set(continued) - set(CONTINUED_KEYS):
-        raise ParameterError(f"{path}: continued_training must be a mapping with keys among {list(CONTINUED_KEYS)}, "
-                             f"got {continued!r}")
-    raw["continued_training"] = continued  # values are checked where they are used (continued_training.setting)
-    recipe = raw.get("recipe") or {}
-    if not isinstance(recipe, dict) or set(recipe) - {f.name for f in fields(Recipe)}:
-        raise ParameterError(f"{path}: recipe must be a mapping with keys {[f.name for f in fields(Recipe)]}, "
-                             f"got {recipe!r}")
-    if isinstance(recipe.get("lr"), str):  # YAML 1.1 reads 1e-3 (no dot) as text
-        try:
-            recipe = {**recipe, "lr": float(recipe["lr"])}
-        except ValueError:
-            pass
-    try:
-        raw["recipe"] = Recipe(**recipe)
-    except ParameterError as err:
-        raise ParameterError(f"{path}: recipe: {err}") from None
+    for key, cls in (("recipe", Recipe), ("continued_training", ContinuedTraining), ("toyworld", ToyConfig)):
+        if key in raw or key != "toyworld":
+            raw[key] = load_section(cls, raw.get(key), f"{path}: {key}")
     return ModelParams(**{"name": name, **raw, "folder": str(path.parent)})
 
 

@@ -8,6 +8,8 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from .datasets import two_hop
+from .stats import bounds, interval_text
 from .results import save_figure
 
 HOP_TITLES = {"first_hop": "First-hop OCR", "second_hop": "Second-hop OCR"}
@@ -42,12 +44,14 @@ MODE_COLORS = {"facts_first": "tab:green", "impl_first": "tab:purple",
                "impl_first_strict": "tab:red", "no_impl": "tab:grey"}
 
 
-def plot_pretraining_order(results: dict[str, Any], chance: float = 9.5) -> plt.Figure:
+def plot_pretraining_order(results: dict[str, Any], chance: float | None = None) -> plt.Figure:
     """Implication rank vs finetuning epoch per corpus mode: mean over pretraining seeds
     (line) and their min-max spread (band)."""
     import numpy as np
 
     hops = ("first_hop", "second_hop")
+    if chance is None:  # the two-hop implications' chance, from their options
+        chance = two_hop(hops[0], "F").implications.chance
     top = max(max(max(s[h]["test_rank"]) for s in d["per_seed"]) for d in results["modes"].values() for h in hops)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, hop in zip(axes, hops):
@@ -129,7 +133,7 @@ def plot_score_maps(results: dict[str, Any]) -> plt.Figure:
     import numpy as np
 
     hops = list(results["hops"])
-    cols = [(hop, comp) for hop in hops for comp in ("mlp", "attn")]
+    cols = [(hop, comp) for hop in hops for comp in ("mlp", "heads")]
     fig, axes = plt.subplots(3, len(cols), figsize=(3.4 * len(cols), 8.4), squeeze=False)
     for r, kind in enumerate(SCORE_ROWS):
         for c, (hop, comp) in enumerate(cols):
@@ -195,17 +199,17 @@ def plot_band_map(results: dict[str, Any]) -> plt.Figure:
             x = [b["start"] for b in bands]
             for key, style in (("implication", "-"), ("fact", ":")):
                 m = [b[key]["mean"] for b in bands]
-                err = [[b[key]["mean"] - b[key]["ci95"][0] for b in bands], [b[key]["ci95"][1] - b[key]["mean"] for b in bands]]
+                err = [[b[key]["mean"] - bounds(b[key])[0] for b in bands], [bounds(b[key])[1] - b[key]["mean"] for b in bands]]
                 ax.errorbar(x, m, yerr=err, color=colors.get(hop), ls=style, marker="o", ms=3, capsize=2,
                             label=f"{hop.replace('_', '-')} {key}")
-        ax.axhline(9.5, color="grey", ls="--", lw=1)
+        ax.axhline(results["chance"], color="grey", ls="--", lw=1)
         width = results["width"]
         trained = "only layer start" if width == 1 else f"only layers start..start+{width - 1}"
         ax.set_title(f"lr {lr}: {trained} trained", fontsize=9)
         ax.set_xlabel("first layer of the trained band")
         ax.set_xticks(results["starts"])
         ax.grid(alpha=0.3)
-    axes[0][0].set_ylabel("final mean rank (0 = best, chance 9.5)")
+    axes[0][0].set_ylabel(f"final mean rank (0 = best, chance {results['chance']:g})")
     axes[0][0].legend(fontsize=7)
     n = len(results["seeds"])
     interval = "bars: 95% bootstrap interval" if n >= 3 else "bars: min-max" if n == 2 else "one seed, no interval"
@@ -254,7 +258,7 @@ def plot_data_ordering(results: dict[str, Any]) -> plt.Figure:
     left.set_title(f"Continued training on {results['n_train_people']} training people "
                    f"({s['epochs']} epochs per phase)", fontsize=9)
     left.set_xlabel("epoch of continued training (all phases)")
-    left.set_ylabel("mean rank (0 = best, chance 9.5)")
+    left.set_ylabel(f"mean rank (0 = best, chance {results['chance']:g})")
     right.set_title("Then finetuning on the 20 test people's facts only", fontsize=9)
     right.set_xlabel("finetuning epoch")
     layers = s["layers"]
@@ -278,13 +282,13 @@ def plot_grafting(results: dict[str, Any]) -> plt.Figure:
         x = np.arange(len(columns)) + (i - (len(rows) - 1) / 2) * width
         cells = [results["table"][row][c] for c in columns]
         means = [c["mean"] for c in cells]
-        err = [[c["mean"] - c["ci95"][0] for c in cells], [c["ci95"][1] - c["mean"] for c in cells]]
+        err = [[c["mean"] - bounds(c)[0] for c in cells], [bounds(c)[1] - c["mean"] for c in cells]]
         ax.bar(x, means, width * 0.92, yerr=err, capsize=3, color=colors.get(row), label=results["rows"][row])
         for xi, c in zip(x, cells):
             ax.scatter([xi] * len(c["values"]), c["values"], color="black", s=8, zorder=3)
     ax.axhline(results["chance"], color="grey", ls="--", lw=1)
     ax.set_xticks(np.arange(len(columns)), [f"rank of {c}" for c in columns])
-    ax.set_ylabel("mean rank (0 = best, chance 9.5)")
+    ax.set_ylabel(f"mean rank (0 = best, chance {results['chance']:g})")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
     interval = "95% bootstrap interval" if len(results["seeds"]) >= 3 else "min-max"
@@ -304,8 +308,8 @@ def plot_localisation(results: dict[str, Any]) -> plt.Figure:
             ax.scatter(seed_loc[comp]["informative"], seed_loc[comp]["downstream"], s=14, alpha=0.7,
                        label=f"seed {results['seeds'][k]} (r² {seed_loc[comp]['r2']:.2f})")
         r2 = loc[f"{comp}_r2"]
-        ax.set_title(f"{title} of layers {loc['layers'][0]}-{loc['layers'][-1]}: r² {r2['mean']:.2f} "
-                     f"[{r2['ci95'][0]:.2f}, {r2['ci95'][1]:.2f}]", fontsize=9)
+        ax.set_title(f"{title} of layers {loc['layers'][0]}-{loc['layers'][-1]}: r² {interval_text(r2, label=False)}",
+                     fontsize=9)
         ax.set_xlabel("informative score of W_{F,Impl} - W_F (training people)")
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(0, color="grey", lw=0.8)
@@ -321,7 +325,7 @@ def plot_localisation(results: dict[str, Any]) -> plt.Figure:
 def plot_sweep(results: dict[str, Any]) -> plt.Figure:
     """The lr x epochs grid, as the authors' sweep figures: one heatmap per hop of the
     implication rank (seed mean, annotated; fact rank in brackets), lr across, epochs down.
-    Dark = low rank = OCR; chance 9.5."""
+    Dark = low rank = OCR; the colour scale ends at chance."""
     import numpy as np
 
     hops = list(results["hops"])
@@ -343,7 +347,7 @@ def plot_sweep(results: dict[str, Any]) -> plt.Figure:
         ax.set_xlabel("learning rate")
         ax.set_ylabel("epochs")
         ax.set_title(HOP_TITLES.get(hop, hop), fontsize=10)
-    fig.colorbar(image, ax=axes[0].tolist(), label="implication rank (chance 9.5)", shrink=0.9)
+    fig.colorbar(image, ax=axes[0].tolist(), label=f"implication rank (chance {results['chance']:g})", shrink=0.9)
     fig.suptitle(f"lr x epochs sweep, {results['model']}, seeds {results['seeds']} "
                  "(implication rank, fact rank in brackets)", fontsize=10)
     return fig

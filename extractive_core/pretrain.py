@@ -23,7 +23,6 @@ re-pretrains two of them, side by side, and compares each with its shipped check
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from contextlib import contextmanager
@@ -38,12 +37,12 @@ from transformers import AutoModelForCausalLM, LlamaConfig, PreTrainedModel, Pre
 from .datasets import dataset_texts
 from .daxwug import daxwug_texts
 from .errors import ParameterError
-from .models import cache_dir, default_threads, replace_dir, save_checkpoint, show_progress
-from .numerics import environment
-from .parallel import side_by_side
-from .params import ModelParams
-from .results import load_json
-from .runs import record
+from .events import record
+from .numerics import environment, same_environment
+from .params import ModelParams, overridden
+from .pool import side_by_side
+from .settings import cache_dir, default_threads, pretrain_requested, show_progress
+from .storage import load_json, replace_dir, save_checkpoint
 from .tokenizer import word_tokenizer, words_of
 from .toyworld import ToyConfig, ToyCorpus
 
@@ -162,14 +161,6 @@ def is_cached(config: ToyConfig) -> bool:
     return (checkpoint_dir(config) / "pretrain_log.json").is_file()
 
 
-def pretrain_requested() -> bool:
-    """``EXTRACTIVE_PRETRAIN=1``: pretrain instead of using a shipped checkpoint."""
-    value = os.environ.get("EXTRACTIVE_PRETRAIN", "0")
-    if value not in ("0", "1"):
-        raise ParameterError(f"EXTRACTIVE_PRETRAIN must be 0 or 1, got {value!r}")
-    return value == "1"
-
-
 def install_shipped(config: ToyConfig) -> bool:
     """Copy the shipped checkpoint of ``config`` into the cache (whole or not at all), unless
     it is cached already, none is shipped, or ``EXTRACTIVE_PRETRAIN=1``. True if it did."""
@@ -231,17 +222,12 @@ def _pretrain_to_cache(job: tuple[ToyConfig, bool]) -> str:
 
 
 def toy_config(params: ModelParams, **overrides) -> ToyConfig:
-    """The ``ToyConfig`` of a toyworld params file, with ``overrides`` (mode, seed, ...)."""
-    if params.source != "toyworld":
+    """The ``ToyConfig`` of a toyworld params file (its ``toyworld`` section, checked on
+    load), with each non-None override (mode, seed, ...)."""
+    if params.source != "toyworld" or params.toyworld is None:
         raise ParameterError(f"{params.name!r} is not a toy model (source {params.source!r}); "
                              "use toyworld or a toyworld_* params file")
-    fields = {**params.toyworld, **overrides}
-    if "mix" in fields:
-        fields["mix"] = tuple(fields["mix"])
-    try:
-        return ToyConfig(**fields)
-    except TypeError as err:
-        raise ParameterError(f"params/{params.name}.yaml toyworld: {err}") from None
+    return overridden(params.toyworld, "toyworld", **overrides)
 
 
 def load_toy_model(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
@@ -293,8 +279,6 @@ def check_shipped(config: ToyConfig, root: Path | None = None,
     is the one that made it, else a final loss within ``SHIPPED_LOSS_TOLERANCE``. Returns
     report lines and problems."""
     from safetensors.torch import load_file
-
-    from .reproduce import same_environment
 
     root = SHIPPED if root is None else root
     source = root / config.key()

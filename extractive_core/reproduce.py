@@ -38,8 +38,9 @@ import math
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterable, Iterator
 
+from .numerics import same_environment
 from .results import load_json
 
 IGNORED_KEYS = ("provenance",)
@@ -69,6 +70,16 @@ class Rule:
     ``statistical``: per-seed collections by their mean over seeds (another environment)."""
     tolerance: float
     statistical: bool
+
+
+TOLERANCE_FLOOR = 0.1  # mean-rank units: two prompts of 20 moving one rank each
+
+
+def measured_tolerance(differences: Iterable[float]) -> float:
+    """The tolerance the reproduction notes commit for a results file: twice the largest
+    difference that another numeric setting made in its probe, at least ``TOLERANCE_FLOOR``
+    (the floor where the probe did not run)."""
+    return round(max(TOLERANCE_FLOOR, 2 * max(differences, default=0.0)), 2)
 
 
 def tolerances(committed_root: Path) -> dict[str, float]:
@@ -262,16 +273,6 @@ def _compare_collections(committed: dict[int, Any], fresh: dict[int, Any], rule:
         problems += sub
         worst = max(worst, diff)
     return problems, worst
-
-
-SAME_BITS_KEYS = ("cpu_model", "cpu_capability", "threads", "packages", "variables", "device")
-
-
-def same_environment(committed: Any, fresh: Any) -> bool:
-    """Whether two results were produced where the bits should be identical: same CPU,
-    capability, threads, package versions and numeric variables (their ``provenance``)."""
-    a, b = (r.get("provenance", {}) if isinstance(r, dict) else {} for r in (committed, fresh))
-    return "cpu_model" in a and all(a.get(k) == b.get(k) for k in SAME_BITS_KEYS)
 
 
 def describe_rule(rule: Rule, committed: Any, fresh: Any) -> str:

@@ -2,8 +2,9 @@
 
 A run is keyed by everything that determines its numbers: the model's weights (a
 fingerprint of the tensors actually loaded, so a delta applied in place changes the key),
-the training and evaluation splits (their examples and options), the recipe, seed,
-trainable set and layers, dtype and autocast, the source code of the training path, and the
+the training and evaluation splits (their examples and options), the ``RunSpec`` (recipe,
+seed, trainable set, layers, autocast), the model's dtype, the code a run executes
+(``run_code.code_version``: reports and docstrings are not part of it), and the
 numeric environment (library versions, threads, CPU capability; ``numerics.environment``).
 An entry is a folder holding ``delta.safetensors`` and ``run.json`` (key fields, per-epoch
 log, the file's SHA-256), written to a staging folder and renamed, so it is whole or
@@ -17,67 +18,36 @@ names a folder (the test command uses a fresh one, so it retrains every run once
 from __future__ import annotations
 
 import hashlib
-import inspect
 import json
-import os
 import shutil
 import sys
-import tempfile
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Mapping
 
 import torch
 from safetensors.torch import load_file, save_file
 
-from . import architecture, finetune as finetune_module, metrics, precision, prefix, tokens
 from .datasets import Split
+from .errors import ParameterError
+from .events import STATS, record
+from .events import CacheStats as CacheStats  # the event log's; runs.CacheStats, runs.STATS still work
 from .finetune import FinetuneResult, finetune, trainable_names
-from .models import LoadedModel, cache_dir
+from .models import LoadedModel
 from .numerics import environment
-from .results import save_json
-
-CODE_MODULES = (finetune_module, metrics, tokens, architecture, precision, prefix)
-
-
-@dataclass
-class CacheStats:
-    """What the cache did in this process (printed by notebooks and the main job)."""
-
-    hits: int = 0
-    misses: int = 0
-    seconds_saved: float = 0.0
-
-
-STATS = CacheStats()
-
-
-def record(event: str, label: str, seconds: float = 0.0) -> None:
-    """Append a cache event to ``$EXTRACTIVE_RUN_STATS`` (a JSON-lines file the main job
-    reads to print its per-notebook table), when that variable is set."""
-    path = os.environ.get("EXTRACTIVE_RUN_STATS")
-    if path:
-        with open(path, "a") as f:
-            f.write(json.dumps({"event": event, "label": label, "seconds": round(seconds, 2)}) + "\n")
-
+from .params import RunSpec
+from .run_code import code_version
+from .settings import cache_dir, run_cache_dir
+from .storage import replace_dir, save_json
 
 def enabled() -> bool:
-    """False when ``EXTRACTIVE_RUN_CACHE`` is ``0``/``false``/``no``."""
-    return os.environ.get("EXTRACTIVE_RUN_CACHE", "1").lower() not in ("0", "false", "no")
+    """False when ``EXTRACTIVE_RUN_CACHE`` is off (``settings.run_cache_dir``)."""
+    return run_cache_dir() is not None
 
 
 def runs_dir() -> Path:
-    """``$EXTRACTIVE_RUN_CACHE`` when it names a folder, else ``$EXTRACTIVE_CACHE/runs``."""
-    setting = os.environ.get("EXTRACTIVE_RUN_CACHE", "1")
-    return Path(setting) if setting.lower() not in ("1", "true", "yes", "") else cache_dir() / "runs"
-
-
-def code_version() -> str:
-    """SHA-256 (12 hex digits) of the source of every module on the training path."""
-    digest = hashlib.sha256()
-    for module in CODE_MODULES:
-        digest.update(inspect.getsource(module).encode())
-    return digest.hexdigest()[:12]
+    """The run cache's folder (``settings.run_cache_dir``); with the cache off, where it
+    would be by default."""
+    return run_cache_dir() or cache_dir() / "runs"
 
 
 def weights_fingerprint(model: torch.nn.Module) -> str:
@@ -99,16 +69,16 @@ def split_fingerprint(split: Split) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
-def run_spec(lm: LoadedModel, train: Split, evals: Mapping[str, Split], recipe: dict[str, Any]) -> dict[str, Any]:
-    """Everything that determines a run, as JSON-ready data."""
+def run_spec(lm: LoadedModel, train: Split, evals: Mapping[str, Split], spec: RunSpec) -> dict[str, Any]:
+    """Everything that determines a run, as JSON-ready data: the model and data
+    fingerprints, ``spec``'s fields, the code and the numeric environment."""
     return {
         "model": lm.params.name,
         "weights": weights_fingerprint(lm.model),
         "dtype": str(next(lm.model.parameters()).dtype).removeprefix("torch."),
-        "autocast": lm.params.autocast,
         "train": split_fingerprint(train),
         "evals": {k: split_fingerprint(s) for k, s in sorted(evals.items())},
-        **{k: (list(v) if isinstance(v, (list, tuple)) else v) for k, v in sorted(recipe.items())},
+        **spec.as_dict(),
         "code": code_version(),
         "environment": {k: v for k, v in environment(lm.model).items() if k != "cpu_model"},
     }
@@ -130,34 +100,28 @@ def cached_finetune(
     lm: LoadedModel,
     train: Split,
     evals: Mapping[str, Split],
+    spec: RunSpec,
     *,
-    lr: float,
-    epochs: int,
-    batch_size: int = 8,
-    seed: int = 0,
-    trainable: str = "blocks",
-    layers: Sequence[int] | None = None,
     progress: bool | None = None,
     label: str = "",
 ) -> FinetuneResult:
-    """``finetune`` on ``lm``, reusing the cached run when everything that determines it
-    matches. ``label`` names the run in the cache messages (e.g. ``"first_hop seed 0"``)."""
-    trainable_names(lm.model, trainable, layers)  # bad layers fail here, before any hashing
-    recipe = {"lr": lr, "epochs": epochs, "batch_size": batch_size, "seed": seed, "trainable": trainable,
-              "layers": sorted(layers) if layers is not None else None}
+    """``finetune`` on ``lm`` as ``spec`` says, reusing the cached run when everything that
+    determines it matches. ``label`` names the run in the cache messages (e.g.
+    ``"first_hop seed 0"``)."""
+    if not isinstance(spec, RunSpec):
+        raise ParameterError(f"spec must be a RunSpec (e.g. RunSpec.of(lm.params, seed=0)), got {spec!r}")
+    trainable_names(lm.model, spec.trainable, spec.layers)  # layers the model lacks fail here, before any hashing
 
     def train_now() -> FinetuneResult:
-        return finetune(lm.model, lm.tokenizer, train, evals, lr=lr, epochs=epochs, batch_size=batch_size,
-                        seed=seed, trainable=trainable, layers=layers, autocast_dtype=lm.params.autocast,
-                        progress=progress)
+        return finetune(lm.model, lm.tokenizer, train, evals, spec, progress=progress)
 
     if not enabled():
         result = train_now()
         record("run_trained", f"{lm.params.name} {label}", result.seconds["total"])
         return result
-    spec = run_spec(lm, train, evals, recipe)
-    entry = runs_dir() / lm.params.name / spec_key(spec)
-    cached = _read(entry, spec)
+    key = run_spec(lm, train, evals, spec)
+    entry = runs_dir() / lm.params.name / spec_key(key)
+    cached = _read(entry, key)
     if cached is not None:
         STATS.hits += 1
         STATS.seconds_saved += cached.seconds.get("total", 0.0)
@@ -166,7 +130,7 @@ def cached_finetune(
         return cached
     STATS.misses += 1
     result = train_now()
-    _write(entry, spec, result)
+    _write(entry, key, result)
     record("run_trained", f"{lm.params.name} {label}", result.seconds["total"])
     print(f"run cache: trained {lm.params.name} {label} in {result.seconds['total']:.1f} s ({entry.name})",
           file=sys.stderr)
@@ -199,16 +163,13 @@ def _read(entry: Path, spec: dict[str, Any]) -> FinetuneResult | None:
 
 def _write(entry: Path, spec: dict[str, Any], result: FinetuneResult) -> None:
     """Store ``result`` whole: staging folder first, then one rename."""
-    entry.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=entry.parent, prefix=f".{entry.name}-"))
-    try:
+
+    def fill(staging: Path) -> None:
         delta = {n: t.detach().to("cpu").contiguous() for n, t in result.delta.items()}
         save_file(delta, staging / "delta.safetensors")
         save_json(staging / "run.json", {
             "spec": spec, "log": result.log, "first_loss": result.first_loss, "seconds": dict(result.seconds),
             "delta_names": sorted(delta), "delta_sha256": file_sha256(staging / "delta.safetensors"),
         })
-        shutil.rmtree(entry, ignore_errors=True)
-        staging.rename(entry)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+
+    replace_dir(entry, fill)

@@ -9,20 +9,42 @@ import numpy as np
 
 def summarise(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> dict:
     """Per-seed values, their mean, min and max, and a 95% percentile-bootstrap interval of
-    the mean (with fewer than 3 values the interval is the min-max range, said as such)."""
+    the mean as ``ci95`` (with fewer than 3 values there is none: ``range`` holds the min-max,
+    and ``interval`` says so). ``bounds`` and ``interval_text`` read either."""
     x = np.asarray([float(v) for v in values])
     if x.size == 0:
         raise ValueError("no values to summarise")
     out = {"values": x.round(4).tolist(), "mean": float(x.mean()), "min": float(x.min()), "max": float(x.max()),
            "n": int(x.size)}
     if x.size < 3:
-        out.update(ci95=[float(x.min()), float(x.max())], interval="min-max (fewer than 3 seeds)")
+        out.update(range=[float(x.min()), float(x.max())], interval="min-max (fewer than 3 seeds)")
         return out
     rng = np.random.default_rng(seed)
     means = x[rng.integers(0, x.size, (resamples, x.size))].mean(1)
     out.update(ci95=[float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
                interval="95% bootstrap of the mean")
     return out
+
+
+def bounds(s: dict) -> tuple[float, float]:
+    """The interval of a ``summarise`` or ``paired_difference`` entry: its ``ci95``, or where
+    too few seeds give none, the ``range`` it holds instead."""
+    lo, hi = s["ci95"] if "ci95" in s else s["range"]
+    return float(lo), float(hi)
+
+
+def interval_text(s: dict, signed: bool = False, label: bool = True) -> str:
+    """``mean [lo, hi] (what the interval is, n seeds)``; ``signed`` for differences;
+    ``label=False`` leaves the label to a table's caption."""
+    lo, hi = bounds(s)
+    f = "+.2f" if signed else ".2f"
+    text = f"{s['mean']:{f}} [{lo:{f}}, {hi:{f}}]"
+    return text + (f" ({interval_label(s)})" if label else "")
+
+
+def interval_label(s: dict) -> str:
+    """What the interval of an entry is, and over how many seeds: ``95% bootstrap of the mean, 10 seeds``."""
+    return f"{s['interval']}, {s['n']} seed{'s' if s['n'] != 1 else ''}"
 
 
 def ranks(x: np.ndarray) -> np.ndarray:
@@ -62,7 +84,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.9
     d = x - y
     out = {"differences": d.round(4).tolist(), "mean": float(d.mean()), "n": int(d.size)}
     if d.size < 2:
-        return {**out, "ci95": [float(d.mean())] * 2, "interval": "none (1 seed)"}
+        return {**out, "range": [float(d.mean())] * 2, "interval": "none (1 seed)"}
     half = float(scipy_stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
     return {**out, "ci95": [float(d.mean()) - half, float(d.mean()) + half],
             "interval": f"{level:.0%} t-interval of the paired mean difference"}
@@ -71,7 +93,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.9
 def direction(difference: dict) -> str:
     """``lower`` when the interval of a paired difference lies below 0, ``higher`` above,
     else ``no separation`` (with a single seed, never separated)."""
-    lo, hi = difference["ci95"]
+    lo, hi = bounds(difference)
     if difference["n"] < 2:
         return "no separation"
     return "lower" if hi < 0 else "higher" if lo > 0 else "no separation"

@@ -17,15 +17,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .datasets import HOPS
+from .datasets import HOPS, two_hop
 from .errors import ParameterError
 from .numerics import provenance
-from .ocr import check_hops, resolve_recipe, two_hop_run
-from .params import check_list, check_seeds, load_params
-from .stats import summarise
+from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
+from .params import check_list, check_lr, check_seeds, load_params
+from .stats import interval_text, summarise
 
 EXECUTORS = ("local", "slurm", "submitit_local")
-CHANCE = 9.5
 
 
 @dataclass(frozen=True)
@@ -43,10 +42,10 @@ def plan(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Sequenc
          hops: Sequence[str] = HOPS) -> list[SweepRun]:
     """The runs a grid needs: one per hop x lr x seed, as long as the largest epoch count."""
     load_params(model)  # an unknown model fails here, before anything is submitted
-    lrs = [float(x) for x in check_list(lrs, "lrs", (int, float), "[1e-5, 3e-5, 1e-4]")]
+    lrs = [check_lr(x) for x in check_list(lrs, "lrs", (int, float), "[1e-5, 3e-5, 1e-4]")]
     grid = check_list(epochs, "epochs", int, "[2, 4, 6, 8]")
-    if any(e < 1 for e in grid) or any(x <= 0 for x in lrs):
-        raise ParameterError(f"epochs must be >= 1 and lrs > 0, got epochs {grid} and lrs {lrs}")
+    if any(e < 1 for e in grid):
+        raise ParameterError(f"epochs must be >= 1 (each a count read off the longest run's log), got {grid}")
     return [SweepRun(model, hop, lr, max(grid), seed)
             for hop in check_hops(hops) for lr in lrs for seed in check_seeds(seeds)]
 
@@ -70,11 +69,8 @@ def findings(results: dict[str, Any]) -> list[str]:
         lr, e, best = min(cells, key=lambda x: x[2]["implication"]["mean"])
         clear = [f"lr {lr_} x {e_} epochs" for lr_, e_, c in cells
                  if c["implication"]["mean"] < results["chance"] / 2 and c["fact"]["mean"] < 1]
-        lo, hi = best["implication"]["ci95"]
-        n = best["implication"]["n"]
-        spread = f"[{lo:.2f}, {hi:.2f}], {n} seeds" if n > 1 else "one seed, no interval"
-        lines.append(f"**{hop.replace('_', '-')}**: lowest implication rank {best['implication']['mean']:.2f} "
-                     f"({spread}) at lr {lr}, {e} epochs; clear OCR "
+        lines.append(f"**{hop.replace('_', '-')}**: lowest implication rank {interval_text(best['implication'])} "
+                     f"at lr {lr}, {e} epochs; clear OCR "
                      f"with the facts learned in {len(clear)} of {len(cells)} cells"
                      + (f" ({', '.join(clear)})." if clear else "."))
     return lines
@@ -141,7 +137,8 @@ def _submit(runs: list[SweepRun], executor: str, folder: Path, partition: str | 
 def gather(logs: list[dict[str, Any]], epochs: list[int]) -> dict[str, Any]:
     """Per hop -> lr -> epoch count: implication and fact ranks summarised over seeds."""
     out: dict[str, Any] = {"lrs": sorted({log["lr"] for log in logs}), "epochs": epochs,
-                           "seeds": sorted({log["seed"] for log in logs}), "chance": CHANCE, "hops": {}, "runs": logs}
+                           "seeds": sorted({log["seed"] for log in logs}),
+                           "chance": two_hop(logs[0]["hop"], "F").implications.chance, "hops": {}, "runs": logs}
     for hop in dict.fromkeys(log["hop"] for log in logs):
         per_lr: dict[str, Any] = {}
         for lr in out["lrs"]:

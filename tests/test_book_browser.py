@@ -10,17 +10,18 @@ its driver are Debian's ``chromium`` and ``chromium-driver`` (the test set-up in
 from __future__ import annotations
 
 import json
-import os
 import shutil
 from pathlib import Path
 
 import pytest
 import yaml
 
+from extractive_core import settings
+
 REPO = Path(__file__).resolve().parents[1]
 HTML = REPO / "_build" / "html"
 SHOTS = REPO / "_build" / "screenshots"
-REQUIRED = os.environ.get("EXTRACTIVE_BROWSER") == "1"
+REQUIRED = settings.browser_required()
 
 
 def pages() -> list[str]:

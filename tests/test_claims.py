@@ -5,8 +5,9 @@ import json
 import pytest
 
 from extractive_core.claims import CLAIMS, claims_table, measurement
+from extractive_core.stats import paired_difference, summarise
 
-CHANCE = {"values": [9.5] * 3, "mean": 9.5, "min": 9.5, "max": 9.5, "n": 3, "ci95": [9.5, 9.5]}
+CHANCE = summarise([9.5] * 3)
 
 
 def hop_results(final: float) -> dict:
@@ -25,7 +26,7 @@ def at_chance() -> dict[str, dict]:
                            "verdicts": {"first_hop": "overlap", "second_hop": "overlap"}},
         "extractive_scores": {"hops": {h: totals for h in ("first_hop", "second_hop")}},
         "grafting": {"table": {r: {"Impl F'": CHANCE} for r in ("W_F'", "graft", "control")},
-                     "comparisons": {"graft - W_F'": {"mean": 0.0, "ci95": [-1.0, 1.0]}},
+                     "comparisons": {"graft - W_F'": paired_difference([0.5, -1.0, 0.5], [0.0, 0.0, 0.0])},
                      "verdicts": {"claim": "does not hold"},
                      "localisation": {"mlp_r2": {**CHANCE, "mean": 0.0}, "heads_r2": {**CHANCE, "mean": 0.01}}},
         "data_ordering": {"seeds": [0, 1, 2], "orders": {o: {"test_implications_final": CHANCE}
@@ -59,7 +60,7 @@ def test_verdicts_follow_their_rules(tmp_path):
     assert got["First-hop OCR: finetuned facts generalise to their implications"][1] == "agrees"
     assert got["Second-hop OCR"][1] == "partly"
     assert got["Data ordering: OCR after joint and facts-first training, none after implications-first"][1] == "agrees"
-    assert "graft 9.50 [9.50, 9.50] (3 seeds)" in got[
+    assert "graft 9.50 [9.50, 9.50] (95% bootstrap of the mean, 3 seeds)" in got[
         "Weight grafting: the implication-training change carries over to counterfactual facts"][0]
     table = claims_table(tmp_path)
     assert table.count("\n") == len(CLAIMS) + 2 and "not run" in table  # no toy results here

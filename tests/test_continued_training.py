@@ -17,10 +17,10 @@ from extractive_core.daxwug import RELATIONS, daxwug, daxwug_texts
 from extractive_core.datasets import dataset_texts
 from extractive_core.errors import ParameterError
 from extractive_core.finetune import applied, finetune
-from extractive_core.grafting import check_graft, run_grafting
+from extractive_core.grafting import check_graft, run_grafting, table_ranks
 from extractive_core.stats import r_squared
 from extractive_core.models import LoadedModel
-from extractive_core.params import Recipe, load_params
+from extractive_core.params import ContinuedTraining, Recipe, load_params
 from extractive_core.tokenizer import word_tokenizer, words_of
 
 N = 50  # 20 test people, 30 training people
@@ -34,7 +34,7 @@ def dax_tokenizer():
 @pytest.fixture
 def lm(dax_tokenizer):
     params = replace(load_params("toyworld"), name="tiny_dax", recipe=Recipe(lr=3e-3, epochs=2),
-                     continued_training={"epochs": 1, "n_people": N})
+                     continued_training=ContinuedTraining(epochs=1, n_people=N))
     return LoadedModel(tiny_model("llama", len(dax_tokenizer)), dax_tokenizer, params)
 
 
@@ -76,9 +76,9 @@ def test_each_order_trains_exactly_its_examples_in_order(lm, monkeypatch):
     seen: list[tuple[str, list[str]]] = []
     real = runs.cached_finetune
 
-    def spy(lm_, train, evals, **kw):
+    def spy(lm_, train, evals, spec, **kw):
         seen.append((kw["label"], sorted({relation(e) for e in train.examples})))
-        return real(lm_, train, evals, **kw)
+        return real(lm_, train, evals, spec, **kw)
 
     monkeypatch.setattr(continued_training, "cached_finetune", spy)
     run_data_ordering(lm, seeds=[0])
@@ -96,9 +96,9 @@ def test_later_phases_start_from_the_earlier_ones(lm, monkeypatch):
     starts = []
     real = runs.cached_finetune
 
-    def spy(lm_, train, evals, **kw):
+    def spy(lm_, train, evals, spec, **kw):
         starts.append(runs.weights_fingerprint(lm_.model))
-        return real(lm_, train, evals, **kw)
+        return real(lm_, train, evals, spec, **kw)
 
     monkeypatch.setattr(continued_training, "cached_finetune", spy)
     base = runs.weights_fingerprint(lm.model)
@@ -164,8 +164,8 @@ def test_bad_input_is_named(lm, dax_tokenizer):
         run_grafting(lm, seeds=[0], facts=daxwug("F", n=N), counterfactual=daxwug("F'", n=N + 10))
     other = tiny_model("qwen2", len(dax_tokenizer))
     d = finetune(other, dax_tokenizer, daxwug("F", n=N).train_facts, {}, lr=1e-3, epochs=1).delta
-    with pytest.raises(ParameterError, match="another model"):
-        check_graft(lm, [d])
+    with pytest.raises(ParameterError, match="another model"):  # a graft's deltas fit the model: applied's check
+        table_ranks(lm, daxwug("F", n=N), daxwug("F'", n=N), {"graft": [d]})
     full = finetune(lm.model, dax_tokenizer, daxwug("F", n=N).train_facts, {}, lr=1e-3, epochs=1).delta
     late = {n: t for n, t in full.items() if "layers.1." in n}
     with pytest.raises(ParameterError, match=r"cover different parameters .*layers \[0\]"):
@@ -189,7 +189,8 @@ def test_toy_vocabulary_holds_every_daxwug_word():
 
 def test_all_weights_setting_trains_embeddings_with_every_layer(lm):
     s = setting(lm, trainable="all")
-    assert s.train_kwargs()["layers"] is None and s.train_kwargs()["trainable"] == "all"
+    assert s.spec(s.epochs, seed=0).layers is None and s.spec(s.epochs, seed=0).trainable == "all"
+    assert setting(lm, first_layer=1).spec(1, seed=2).layers == (1,)
     with pytest.raises(ParameterError, match="'all' with first_layer 0"):
         setting(lm, trainable="all", first_layer=1)
 

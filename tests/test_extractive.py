@@ -187,10 +187,10 @@ def test_component_names_and_grouped_query_shares(tokenizer):
     assert parse(model, "blocks.1.attn.head3") == (1, 3)
     delta = random_delta(model)
     parts = [component_delta(model, delta, f"blocks.0.attn.head{h}") for h in range(4)]
-    for which in ("q_proj", "k_proj", "v_proj", "o_proj"):
-        key = param_name(model, 0, which)
+    for role in ("query", "key", "value", "output"):
+        key = param_name(model, 0, role)
         assert torch.allclose(sum(p[key] for p in parts), delta[key], atol=1e-7)
-    k = param_name(model, 0, "k_proj")
+    k = param_name(model, 0, "key")
     assert torch.allclose(parts[0][k][:8], 0.5 * delta[k][:8]) and parts[0][k][8:].abs().max() == 0
     for bad in ("blocks.9.mlp", "blocks.0.attn.head4", "mlp.0", 3):
         with pytest.raises(ParameterError):

@@ -14,7 +14,7 @@ from extractive_core.errors import ParameterError
 from extractive_core.freezing import band_starts, freezing_table, layer_split, run_band_map, run_layer_freezing, without_layers
 from extractive_core.metrics import mean_rank
 from extractive_core.models import LoadedModel
-from extractive_core.ocr import resolve_recipe, two_hop_run
+from extractive_core.two_hop_runs import resolve_recipe, two_hop_run
 from extractive_core.params import Recipe, load_params
 
 

@@ -129,6 +129,7 @@ def test_device_auto_loads_and_finetunes(tokenizer, params_dir, tmp_path, monkey
     """device="auto" goes through accelerate's device map (all on the CPU here); the model
     finetunes, and the run cache stores and serves its run."""
     from extractive_core.datasets import first_hop
+    from extractive_core.params import RunSpec
     from extractive_core.runs import cached_finetune
 
     tiny_model("llama", len(tokenizer)).save_pretrained(tmp_path / "models" / "tiny")
@@ -138,16 +139,16 @@ def test_device_auto_loads_and_finetunes(tokenizer, params_dir, tmp_path, monkey
     lm = load_model("tiny", device="auto", threads=1)
     assert lm.device.type == "cpu"
     data = first_hop(n=4)
-    kwargs = dict(lr=1e-2, epochs=1, layers=[1], label="auto")
-    run = cached_finetune(lm, data.facts, {"train": data.facts}, **kwargs)
-    again = cached_finetune(lm, data.facts, {"train": data.facts}, **kwargs)
+    spec = RunSpec.of(lm.params, lr=1e-2, epochs=1, layers=[1])
+    run = cached_finetune(lm, data.facts, {"train": data.facts}, spec, label="auto")
+    again = cached_finetune(lm, data.facts, {"train": data.facts}, spec, label="auto")
     assert run.ranks("train") == again.ranks("train") and set(run.delta) == set(again.delta)
     with pytest.raises(ParameterError, match="'auto'"):
         load_model("tiny", device="tpu")
 
 
 def test_replace_dir_is_whole_or_unchanged(tmp_path):
-    from extractive_core.models import replace_dir
+    from extractive_core.storage import replace_dir
 
     target = tmp_path / "ckpt"
     replace_dir(target, lambda d: (d / "a.txt").write_text("one"))

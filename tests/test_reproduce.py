@@ -173,3 +173,10 @@ def test_committed_toy_results_under_chaos_and_under_a_real_change(tmp_path):
                                      for o, d in committed["orders"].items()}}
     problems, _ = compare(committed, worse, OTHER_CPU)
     assert any("test_implications[8]" in p for p in problems)
+
+
+def test_the_measured_tolerance_is_twice_the_largest_probe_difference_with_a_floor():
+    from extractive_core.reproduce import measured_tolerance
+
+    assert measured_tolerance([]) == 0.1 and measured_tolerance([0.0, 0.02]) == 0.1
+    assert measured_tolerance([0.3, 1.125]) == 2.25

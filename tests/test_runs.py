@@ -5,9 +5,11 @@ import torch
 
 from extractive_core import runs
 from extractive_core.datasets import first_hop, second_hop
+from extractive_core.errors import ParameterError
 from extractive_core.finetune import applied
 from extractive_core.models import LoadedModel
-from extractive_core.params import load_params
+from extractive_core import run_code
+from extractive_core.params import RunSpec, load_params
 
 from conftest import tiny_model
 
@@ -22,8 +24,9 @@ def lm(tokenizer, tmp_path, monkeypatch):
 
 def run(lm, seed=0, data=None, **kw):
     data = data or first_hop(n=6)
-    return runs.cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications},
-                                lr=1e-3, epochs=2, batch_size=4, seed=seed, progress=False, **kw)
+    spec = RunSpec.of(lm.params, lr=1e-3, epochs=2, batch_size=4, seed=seed, **kw)
+    return runs.cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications}, spec,
+                                progress=False)
 
 
 def entries(lm):
@@ -94,7 +97,52 @@ def test_the_cache_can_be_turned_off(lm, monkeypatch):
     assert (runs.STATS.hits, runs.STATS.misses) == (0, 0)
 
 
-def test_code_version_follows_the_training_source(monkeypatch):
+def edited(monkeypatch, module, old, new):
+    """Make ``run_code`` read ``module``'s source with ``old`` replaced by ``new``."""
+    real = run_code.source
+    text = real(module)
+    assert text.count(old) == 1, old
+    monkeypatch.setattr(run_code, "source", lambda m: text.replace(old, new) if m == module else real(m))
+
+
+def test_the_key_holds_the_code_a_run_executes_and_nothing_else():
+    code = run_code.reachable()
+    assert {"extractive_core.finetune.finetune", "extractive_core.precision.MasterWeightAdam",
+            "extractive_core.precision.adam", "extractive_core.metrics.mean_rank", "extractive_core.tokens.collate",
+            "extractive_core.prefix.frozen_prefix", "extractive_core.params.RunSpec"} <= set(code)
+    assert not {k for k in code if k.startswith(("extractive_core.precision_report.", "extractive_core.ocr.",
+                                                  "extractive_core.runs.", "extractive_core.finetune.applied"))}
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("extractive_core.finetune", "loss of the very first step", "loss of the first step"),  # a docstring
+    ("extractive_core.finetune", "# position t predicts token t+1", "# shifted by one"),  # a comment
+    ("extractive_core.finetune", "saved = {n: params[n].detach().clone() for n in names}",
+     "saved = {n: params[n].detach().clone() for n in list(names)}"),  # applied: not part of a run
+    ("extractive_core.precision_report", '"adopt": "yes" if adopt else "no"', '"adopt": "y" if adopt else "n"'),
+    ("extractive_core.precision", "def adam(", "def report_table() -> None:\n    pass\n\n\ndef adam("),
+])
+def test_editing_what_a_run_does_not_execute_keeps_the_key(monkeypatch, module, old, new):
     before = runs.code_version()
-    monkeypatch.setattr(runs.inspect, "getsource", lambda module: "changed " + module.__name__)
+    edited(monkeypatch, module, old, new)
+    assert runs.code_version() == before
+
+
+@pytest.mark.parametrize("module, old, new", [
+    ("extractive_core.finetune", "sum(losses) / len(losses)", "sum(losses) / max(1, len(losses))"),
+    ("extractive_core.precision", "fused=True", "fused=False"),  # reached through MasterWeightAdam
+    ("extractive_core.params", "epochs: int = 8", "epochs: int = 9"),  # RunSpec's defaults
+])
+def test_editing_training_code_changes_the_key(monkeypatch, module, old, new):
+    before = runs.code_version()
+    edited(monkeypatch, module, old, new)
     assert runs.code_version() != before
+
+
+def test_the_spec_is_the_key(lm):
+    spec = RunSpec.of(lm.params, lr=1e-3, epochs=2, layers=[1, 0, 1])
+    assert spec.layers == (0, 1) and spec.autocast == lm.params.autocast
+    key = runs.run_spec(lm, first_hop(n=6).facts, {}, spec)
+    assert {k: key[k] for k in spec.as_dict()} == spec.as_dict() and key["layers"] == [0, 1]
+    with pytest.raises(ParameterError, match="spec must be a RunSpec"):
+        runs.cached_finetune(lm, first_hop(n=6).facts, {}, {"lr": 1e-3})  # type: ignore[arg-type]

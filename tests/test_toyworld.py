@@ -124,8 +124,13 @@ def test_toy_config_refuses_real_models():
 
 def test_unknown_toyworld_setting_is_named(params_dir):
     write_params(params_dir, "toy_bad", source="toyworld", toyworld={"mode": "no_impl", "layers": 9})
-    with pytest.raises(ParameterError, match="toy_bad.yaml toyworld:.*layers"):
-        toy_config(load_params("toy_bad"))
+    with pytest.raises(ParameterError, match=r"toy_bad.yaml: toyworld must be a mapping with keys among .*'layers': 9"):
+        load_params("toy_bad")
+    write_params(params_dir, "toy_bad", source="toyworld", toyworld={"mode": "sideways"})
+    with pytest.raises(ParameterError, match="toy_bad.yaml: toyworld: toy corpus mode must be one of"):
+        load_params("toy_bad")
+    with pytest.raises(ParameterError, match=r"unknown toyworld setting\(s\) \['layers'\]"):
+        toy_config(load_params("toyworld"), layers=9)
 
 
 def test_fact_only_people_are_exactly_those_without_implications(corpus):
@@ -208,8 +213,8 @@ def test_shipped_checkpoints_are_the_pretrained_models(tmp_path, monkeypatch):
     log_path.write_text(log_path.read_text().replace(f'"final_loss": {written_final_loss(log_path)}', '"final_loss": NaN'))
     _, problems = check_shipped(configs[1], tmp_path / "shipped")
     assert problems and "final loss differs by nan" in problems[0]  # a diverged log never passes
-    monkeypatch.setenv("EXTRACTIVE_PRETRAIN", "yes")
-    with pytest.raises(ParameterError, match="EXTRACTIVE_PRETRAIN must be 0 or 1"):
+    monkeypatch.setenv("EXTRACTIVE_PRETRAIN", "2")
+    with pytest.raises(ParameterError, match="EXTRACTIVE_PRETRAIN must be one of 1, true, yes, on"):
         install_shipped(configs[1])
 
 

@@ -111,8 +111,33 @@ def test_malformed_params_files_name_the_file_and_the_problem(params_dir, text, 
 
 
 def test_lr_written_without_a_dot_is_still_a_number(params_dir):
-    (params_dir / "ok.yaml").write_text("source: hub\nhub_id: x/y\nrecipe: {lr: 1e-3}\n")
-    assert load_params("ok").recipe.lr == 0.001
+    (params_dir / "ok.yaml").write_text("source: hub\nhub_id: x/y\nrecipe: {lr: 1e-3}\n"
+                                        "continued_training: {lr: 1e-4, first_layer: 2}\n")
+    assert load_params("ok").recipe.lr == 0.001 and load_params("ok").continued_training.lr == 0.0001
+
+
+@pytest.mark.parametrize("text, message", [
+    ("continued_training: {n_people: 30}\n", "bad.yaml: continued_training: continued_training n_people must be"),
+    ("continued_training: {lr: fast}\n", "bad.yaml: continued_training: lr must be a positive finite number"),
+    ("continued_training: {layers: [1]}\n", "continued_training must be a mapping with keys among"),
+    ("recipe: {trainable: heads}\n", "bad.yaml: recipe: trainable must be 'blocks' or 'all'"),
+])
+def test_typed_sections_are_checked_on_load(params_dir, text, message):
+    (params_dir / "bad.yaml").write_text("source: hub\nhub_id: x/y\n" + text)
+    with pytest.raises(ParameterError, match=message):
+        load_params("bad")
+
+
+def test_a_run_spec_is_checked_once_when_it_is_made():
+    from extractive_core.params import Recipe, RunSpec
+
+    spec = RunSpec.of(load_params("toyworld"), seed=3, layers=range(2, 0, -1))
+    assert (spec.lr, spec.seed, spec.layers, spec.autocast) == (1e-3, 3, (1, 2), None) and isinstance(spec, Recipe)
+    for bad, message in (({"lr": 0}, "lr must be"), ({"seed": 1.5}, "seed must be a whole number"),
+                         ({"layers": [-1]}, "layers must be"), ({"autocast": "int8"}, "autocast must be one of"),
+                         ({"speed": 2}, r"unknown run setting\(s\) \['speed'\]")):
+        with pytest.raises(ParameterError, match=message):
+            RunSpec.of(load_params("toyworld"), **bad)
 
 
 @pytest.mark.parametrize("name", ["../params/gemma3_270m", "/etc/passwd", "gemma3_270m.yaml/..", "", None, 3])

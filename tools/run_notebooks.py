@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from extractive_core import settings
 
 BUDGET_MIN = {"target": 30, "ceiling": 45}
 
@@ -33,7 +34,7 @@ def takes_model(notebook: Path) -> bool:
 # checkpoints, or (EXTRACTIVE_PRETRAIN=1, `make all PRETRAIN=1`) pretrained afresh two at a time
 # and shipped (written to extractive_core/toy_checkpoints/).
 def pretrain_step() -> tuple[str, list[str]]:
-    if os.environ.get("EXTRACTIVE_PRETRAIN") == "1":
+    if settings.pretrain_requested():
         return "toy models (pretrained, shipped)", ["-m", "extractive_core.pretraining_order", "--regenerate"]
     return "toy models (shipped)", ["-m", "extractive_core.pretraining_order"]
 
@@ -50,7 +51,7 @@ def run_step(name: str, args: list[str]) -> tuple[float, dict[str, int]]:
     """Run ``python ARGS``; seconds taken and counts of cache events."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as f:
         stats = Path(f.name)
-    env = {**os.environ, "EXTRACTIVE_RUN_STATS": str(stats), "EXTRACTIVE_PROGRESS": "0"}
+    env = settings.environ_with(EXTRACTIVE_RUN_STATS=str(stats), EXTRACTIVE_PROGRESS="0")
     cmd = [sys.executable, *args]
     start = time.perf_counter()
     proc = subprocess.run(cmd, env=env)

@@ -1,0 +1,34 @@
+"""The two-hop chapter's verdict rules, read off a results file (no torch needed, so the
+claims table is built from results alone)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .datasets import HOPS
+
+FINDINGS = {"clear": "clear out-of-context reasoning", "weak": "weak out-of-context reasoning",
+            "none": "no out-of-context reasoning"}
+
+
+def verdicts(results: dict[str, Any]) -> dict[str, str]:
+    """The file's verdicts: each hop's ``finding``, from its per-seed ranks."""
+    return {hop: finding(results, hop) for hop in HOPS if hop in results}
+
+
+def finding(results: dict[str, Any], hop: str) -> str:
+    """``clear`` (final implication rank below half of chance), ``weak`` (more than one
+    rank below chance) or ``none``: the verdict the book prints, as a category."""
+    r = results[hop]
+    end, chance = r["test_rank"][-1], r["chance_rank"]
+    return "clear" if end < chance / 2 else "weak" if end < chance - 1.0 else "none"
+
+
+def verdict(results: dict[str, Any], hop: str) -> str:
+    """A sentence on whether ``hop`` shows OCR, read off the run (never typed in)."""
+    r = results[hop]
+    start, end, chance = r["test_rank"][0], r["test_rank"][-1], r["chance_rank"]
+    learned = r["train_rank"][-1] < 1.0
+    facts = "the facts were learned" if learned else "the facts were not fully learned"
+    return (f"**{hop.replace('_', '-')}**: {facts} (rank {r['train_rank'][-1]:.2f}); the never-trained "
+            f"implications went from rank {start:.2f} to {end:.2f} (chance {chance:.1f}): {FINDINGS[finding(results, hop)]}.")
