@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import importlib
 import socket
+import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -180,7 +181,8 @@ def _load_gguf_file(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTok
 
 
 def _dequantise_file(gguf_path: Path, target: Path) -> None:
-    print(f"Dequantising {gguf_path.name} once; cached at {target}")
+    # a progress note, on stderr: the book leaves stderr out, so no machine path reaches it
+    print(f"Dequantising {gguf_path.name} once; cached at {target}", file=sys.stderr)
     model, tokenizer = _from_dir(gguf_path.parent, torch.float32, gguf_file=gguf_path.name)
     # The GGUF tensors were dequantised on load; drop the marker so it saves as plain weights.
     setattr(model, "hf_quantizer", None)
