@@ -144,6 +144,12 @@ def test_a_sample_of_the_seeds_is_compared_seed_by_seed():
     problems, _ = compare(committed, moved, Rule(0.1, statistical=True))
     assert any("(seed 0)" in p and "test_implications[1]" in p for p in problems)
     assert compare(committed, ordering([FINALS[3]], seeds=[3]), OTHER_CPU)[0]  # a seed never committed
+    # one seed has no interval, three have one: the summary's fields differ, its seed-0 value does not
+    committed["orders"]["joint"]["final"]["ci95"] = [4.4, 6.2]
+    same_seed0["orders"]["joint"]["final"]["range"] = [5.05, 5.05]
+    assert compare(committed, same_seed0, Rule(0.1, statistical=True))[0] == []
+    del same_seed0["orders"]["joint"]["per_seed"]  # but per-seed records missing is a difference
+    assert any("per_seed: only in the committed" in p for p in compare(committed, same_seed0, OTHER_CPU)[0])
 
 
 def test_committed_toy_results_under_chaos_and_under_a_real_change(tmp_path):
