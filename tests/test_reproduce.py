@@ -186,3 +186,11 @@ def test_the_measured_tolerance_is_twice_the_largest_probe_difference_with_a_flo
 
     assert measured_tolerance([]) == 0.1 and measured_tolerance([0.0, 0.02]) == 0.1
     assert measured_tolerance([0.3, 1.125]) == 2.25
+
+
+def test_a_file_without_its_own_probe_gets_the_floor_not_another_files_tolerance():
+    from extractive_core.reproduce import TOLERANCE_FLOOR, tolerance_for
+
+    table = {"toyworld/pretraining_order": 8.1, "gemma3_270m/two_hop_ocr": 0.1}
+    assert tolerance_for(table, Path("toyworld/pretraining_order.json")) == 8.1
+    assert tolerance_for(table, Path("toyworld/data_ordering.json")) == TOLERANCE_FLOOR == 0.1
