@@ -20,7 +20,11 @@ SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: all setup notebooks book test test-clock unit chromium clean
 
-all: notebooks book
+# The main job: the notebooks, then the tidy CSVs beside their results and the book's data page
+# (book/data.md, downloads of every results file and figure), then the book.
+all: notebooks
+	$(BIN)/python -m extractive_core.tidy
+	$(MAKE) book
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)

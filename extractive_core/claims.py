@@ -1,7 +1,9 @@
-"""The claims table on the book's first page, computed from results/: each claim of the
-paper, what the paper reports for OLMo-7b, this project's measurement on the default model
-and on the toy model (value, seeds, interval) and a verdict per model: ``agrees``,
-``partly`` or ``does not``, by a rule written next to each claim.
+"""The claims table on the book's first page, read from results/: each claim of the paper,
+what the paper reports for OLMo-7b, this project's measurement on the default model and on
+the toy model (value, seeds, interval) and a verdict per model: ``agrees``, ``partly``,
+``does not`` or ``not tested`` (a failed precondition). The verdicts are computed by each
+chapter's module with the rules of ``claim_rules`` and stored in its results file; this
+module only reads them, and says how each run's protocol differs from the paper's.
 
     python -m extractive_core.claims [--results DIR] [--out book/claims.md]
 """
@@ -14,111 +16,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-import numpy as np
-
 from .errors import ParameterError
-from .two_hop_verdicts import finding
-from .params import load_params
 from .results import load_json, model_folder, output_root
-from .stats import interval_text, summarise
 from .storage import write_atomic
 
 MODELS = ("gemma3_270m", "toyworld")
 Measured = tuple[str, str]  # (measurement, verdict)
-
-
-def two_hop(hop: str) -> Callable[[dict, str], Measured]:
-    """Final implication rank; the two-hop chapter's own finding (``two_hop_verdicts.finding``): ``clear``
-    OCR agrees, ``weak`` partly, ``none`` does not."""
-    def measure(r: dict, model: str) -> Measured:
-        final = summarise([s["test_rank"][-1] for s in r[hop]["per_seed"].values()])
-        verdict = {"clear": "agrees", "weak": "partly"}.get(finding(r, hop), "does not")
-        return f"implication rank {interval_text(final)}", verdict
-    return measure
-
-
-def freezing(hop: str, needed: str) -> Callable[[dict, str], Measured]:
-    """Implication rank with the ``needed`` block frozen after training against the other
-    block frozen; ``agrees`` when every seed is worse with ``needed`` frozen than every seed
-    with nothing or the other block frozen (the chapter's verdict), ``partly`` when only the
-    means are in that order, else ``does not``."""
-    other = "Late" if needed == "Early" else "Early"
-
-    def measure(r: dict, model: str) -> Measured:
-        rows = r["hops"][hop]
-        hit, miss = rows[needed]["implication"], rows[other]["implication"]
-        verdict = "agrees" if r["verdicts"][hop] == "separated" else "partly" if hit["mean"] > miss["mean"] \
-            else "does not"
-        return f"{needed} frozen {interval_text(hit)}; {other} frozen {miss['mean']:.2f}", verdict
-    return measure
-
-
-def late_shares(entry: dict, late_start: int) -> list[float]:
-    """Per seed: the late block's share of the positive informative MLP score."""
-    shares = []
-    for totals in entry["scores"]["informative"]["layer_totals_per_seed"]["mlp"]:
-        pos = np.clip(np.asarray(totals, float), 0, None)
-        shares.append(float(pos[late_start:].sum() / pos.sum()) if pos.sum() > 0 else float("nan"))
-    return shares
-
-
-def storage(r: dict, model: str) -> Measured:
-    """Late block's share of the informative MLP score, first hop against second hop;
-    ``agrees`` when the second hop's share is larger in every seed, ``partly`` in the mean."""
-    late = load_params(model).late_start
-    if late is None:
-        raise ParameterError(f"params/{model}.yaml has no late_start")
-    first, second = (late_shares(r["hops"][h], late) for h in ("first_hop", "second_hop"))
-    every = all(b > a for a, b in zip(first, second))
-    verdict = "agrees" if every else "partly" if np.mean(second) > np.mean(first) else "does not"
-    return (f"late-layer share of the informative MLP score: first hop {np.mean(first):.0%}, second hop "
-            f"{np.mean(second):.0%} ({len(first)} seeds)"), verdict
-
-
-def ordering(r: dict, model: str) -> Measured:
-    """Per order, the test people's final implication rank and the chapter's OCR verdict;
-    ``agrees`` when joint and facts-first show OCR and implications-first does not, ``partly``
-    when two of the three match, else ``does not``."""
-    want = {"joint": "OCR", "facts_first": "OCR", "impl_first": "no OCR"}
-    got = {o: r["verdicts"][f"ocr/{o}"] for o in want if f"ocr/{o}" in r["verdicts"]}
-    matches = sum(got.get(o) == v for o, v in want.items())
-    verdict = "agrees" if matches == 3 else "partly" if matches == 2 else "does not"
-    parts = [f"{o} {r['orders'][o]['test_implications_final']['mean']:.2f} ({got[o]})" for o in got]
-    return f"{'; '.join(parts)} ({len(r['seeds'])} seeds)", verdict
-
-
-def graft(r: dict, model: str) -> Measured:
-    """The graft's Impl F' rank and its paired differences; the chapter's claim verdict:
-    ``holds`` is ``agrees``, ``weak`` is ``partly``."""
-    rank = {row: r["table"][row]["Impl F'"] for row in ("W_F'", "graft", "control")}
-    diffs = "; ".join(f"{k} {interval_text(v, signed=True, label=False)}" for k, v in r["comparisons"].items())
-    verdict = {"holds": "agrees", "weak": "partly"}.get(r["verdicts"]["claim"], "does not")
-    base = rank["W_F'"]["mean"]
-    return (f"Impl F': W_F' {base:.2f}, graft {interval_text(rank['graft'])}, control "
-            f"{rank['control']['mean']:.2f}; {diffs}"), verdict
-
-
-def localisation(r: dict, model: str) -> Measured:
-    """r^2 of informative against downstream scores; ``agrees`` when the mean r^2 of MLPs or
-    of heads is at least 0.5, ``partly`` at least 0.2, else ``does not``."""
-    loc = r["localisation"]
-    best = max(loc["mlp_r2"]["mean"], loc["heads_r2"]["mean"])
-    verdict = "agrees" if best >= 0.5 else "partly" if best >= 0.2 else "does not"
-    return f"r^2 MLPs {interval_text(loc['mlp_r2'])}; heads {loc['heads_r2']['mean']:.2f}", verdict
-
-
-def from_scratch(r: dict, model: str) -> Measured:
-    """Toy world: ``facts_first`` against the corpora without implications of known facts
-    (``impl_first_strict``, ``no_impl``) on both hops; ``agrees`` when better (every seed)
-    in all four comparisons, ``partly`` in some, else ``does not``."""
-    wanted = [r["verdicts"][h][m] for h in ("first_hop", "second_hop") for m in ("impl_first_strict", "no_impl")
-              if m in r["verdicts"].get(h, {})]
-    better = sum(v == "better" for v in wanted)
-    verdict = "agrees" if wanted and better == len(wanted) else "partly" if better else "does not"
-    ff = r["modes"]["facts_first"]
-    return (f"facts_first final implication rank: first hop {ff['first_hop']['mean']:.2f}, second hop "
-            f"{ff['second_hop']['mean']:.2f}; better in {better} of {len(wanted)} comparisons "
-            f"({len(r['seeds'])} seeds)"), verdict
 
 
 @dataclass(frozen=True)
@@ -127,52 +30,118 @@ class Claim:
     paper: str  # what the paper reports for OLMo-7b
     chapter: str  # the notebook page that shows it
     result: str  # results/<model>/<result>.json
-    measure: Callable[[dict, str], Measured]
+    key: str  # the entry of that file's ``claims`` (computed by the chapter's module, ``claim_rules``)
+    protocol: Callable[[dict], str]  # how this run's protocol differs from the paper's
+
+
+def lr_text(lr: float) -> str:
+    return f"{lr:.0e}".replace("e-0", "e-")
+
+
+def recipe_protocol(r: dict) -> str:
+    trained = "all block weights" if r.get("trainable") == "blocks" else f"trainable: {r.get('trainable')}"
+    return f"the paper's recipe at lr {lr_text(r['lr'])} (the paper: 3e-6 on 7B models), {r['epochs']} epochs, {trained}"
+
+
+def ordering_protocol(r: dict) -> str:
+    s = r["setting"]
+    layers = s["layers"]
+    where = "every weight" if s["trainable"] == "all" else f"layers {layers[0]}-{layers[-1]}"
+    return (f"{r['n_train_people']} training people (the paper: 84), their cities drawn until every city has one "
+            f"(the precondition); {where} at lr {lr_text(s['lr'])}, {s['epochs']} epochs per phase (the paper: every "
+            f"weight at the two-hop lr, 8 epochs)")
+
+
+def graft_protocol(r: dict) -> str:
+    return ordering_protocol(r) + "; F' drawn again independently, as in the paper"
+
+
+def localisation_protocol(r: dict) -> str:
+    loc = r["localisation"]
+    return (graft_protocol(r) + f"; one point per token x trained layer [x head] (layers {loc['layers'][0]}-"
+            f"{loc['layers'][-1]}; the paper trains and plots every layer)")
+
+
+def storage_protocol(r: dict) -> str:
+    return recipe_protocol(r) + "; the paper shows the score maps, this row sums the informative MLP score per layer"
+
+
+def cell_protocol(r: dict) -> str:
+    cell = r["freezing_at_best"]["cell"]
+    return (f"the recipe at the sweep's best second-hop cell with learned facts (`sweep.best_cell`, on the sweep's "
+            f"{len(r['seeds'])} seed(s)): lr {lr_text(cell['lr'])}, {cell['epochs']} epochs, all block weights")
+
+
+def toy_protocol(r: dict) -> str:
+    return "not in the paper (its mechanism's prediction); toy models pretrained from scratch per corpus and seed"
 
 
 CLAIMS = (
     Claim("First-hop OCR: finetuned facts generalise to their implications", "implication rank 0.00",
-          "01_two_hop_ocr", "two_hop_ocr", two_hop("first_hop")),
-    Claim("Second-hop OCR", "implication rank 1.80", "01_two_hop_ocr", "two_hop_ocr", two_hop("second_hop")),
+          "01_two_hop_ocr", "two_hop_ocr", "first_hop", recipe_protocol),
+    Claim("Second-hop OCR", "implication rank 1.80", "01_two_hop_ocr", "two_hop_ocr", "second_hop", recipe_protocol),
     Claim("Extractive scores: the fact is stored later for second-hop than for first-hop OCR",
-          "informative MLPs early (first hop), late (second hop)", "02_extractive_scores", "extractive_scores", storage),
+          "informative MLPs early (first hop), late (second hop)", "02_extractive_scores", "extractive_scores",
+          "storage", storage_protocol),
     Claim("First-hop OCR needs the early layers' update", "Early frozen 8.40; Late frozen 0.00",
-          "03_layer_freezing", "layer_freezing", freezing("first_hop", "Early")),
+          "03_layer_freezing", "layer_freezing", "first_hop", recipe_protocol),
     Claim("Second-hop OCR needs the late layers' update", "Late frozen 6.30; Early frozen 1.85",
-          "03_layer_freezing", "layer_freezing", freezing("second_hop", "Late")),
+          "03_layer_freezing", "layer_freezing", "second_hop", recipe_protocol),
+    Claim("Second-hop OCR needs the late layers' update, where the sweep finds second-hop OCR",
+          "Late frozen 6.30; Early frozen 1.85", "06_model_sweep", "sweep", "second_hop_at_best", cell_protocol),
     Claim("Weight grafting: the implication-training change carries over to counterfactual facts",
-          "Impl F': W_F' 9.12, graft 1.13, control 8.42", "04_grafting", "grafting", graft),
+          "Impl F': W_F' 9.12, graft 1.13, control 8.42", "04_grafting", "grafting", "graft", graft_protocol),
     Claim("Grafting localisation: informative and downstream scores correlate", "correlated (scatter, r^2)",
-          "04_grafting", "grafting", localisation),
+          "04_grafting", "grafting", "localisation", localisation_protocol),
     Claim("Data ordering: OCR after joint and facts-first training, none after implications-first",
           "joint, facts-first OCR; implications-first none (Llama-3.2-1B sweep: about 1-6 against 8-9)",
-          "05_data_ordering", "data_ordering", ordering),
+          "05_data_ordering", "data_ordering", "ordering", ordering_protocol),
     Claim("From scratch (toy world): OCR needs implications of known facts in pretraining",
-          "not tested (the mechanism's prediction)", "07_toyworld", "pretraining_order", from_scratch),
+          "not tested (the mechanism's prediction)", "07_toyworld", "pretraining_order", "from_scratch", toy_protocol),
 )
 
 
-def measurement(claim: Claim, model: str, root: Path) -> Measured | None:
-    """The claim's measurement and verdict on ``model``, or None where it was not run."""
+def stored_claim(claim: Claim, model: str, root: Path) -> tuple[dict, dict] | None:
+    """(the results file, its stored claim entry), or None where it was not run."""
     path = root / model_folder(model) / f"{claim.result}.json"
-    return claim.measure(load_json(path), model) if path.is_file() else None
+    if not path.is_file():
+        return None
+    results = load_json(path)
+    if "claims" not in results:
+        raise ParameterError(f"{path} has no claims (made before the claim rules): rerun its chapter, "
+                             f"notebooks/{claim.chapter}.ipynb")
+    entry = results["claims"].get(claim.key)
+    return None if entry is None else (results, entry)
+
+
+def measurement(claim: Claim, model: str, root: Path) -> Measured | None:
+    """The claim's stored measurement and verdict on ``model``, or None where it was not run."""
+    got = stored_claim(claim, model, root)
+    return None if got is None else (got[1]["measurement"], got[1]["verdict"])
 
 
 def claims_table(root: Path | None = None, models: tuple[str, ...] = MODELS) -> str:
     """The Markdown table: claim (linked to its chapter), OLMo-7b, then per model the
-    measurement and **verdict**."""
+    measurement and **verdict**; below it, per claim, how each model's protocol differs
+    from the paper's and the rule behind the verdict."""
     root = output_root() / "results" if root is None else Path(root)
     if not root.is_dir():
         raise ParameterError(f"no results folder at {root}: run the notebooks first (make notebooks)")
     head = "| claim | OLMo-7b (paper) | " + " | ".join(models) + " |"
     lines = [head, "|" + "---|" * (2 + len(models))]
+    notes = []
     for claim in CLAIMS:
-        cells = []
+        cells, protocols = [], []
         for model in models:
-            got = measurement(claim, model, root)
-            cells.append("not run" if got is None else f"{got[0]}: **{got[1]}**")
+            got = stored_claim(claim, model, root)
+            cells.append("not run" if got is None else f"{got[1]['measurement']}: **{got[1]['verdict']}**")
+            if got is not None:
+                protocols.append(f"`{model}`: {claim.protocol(got[0])}")
         lines.append(f"| [{claim.text}](../notebooks/{claim.chapter}) | {claim.paper} | " + " | ".join(cells) + " |")
-    return "\n".join(lines) + "\n"
+        if protocols:
+            rule = next(got[1]["rule"] for m in models if (got := stored_claim(claim, m, root)) is not None)
+            notes.append(f"- **{claim.text}.** Protocol: " + "; ".join(protocols) + f". Rule: {rule}")
+    return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 
 def chapter_claims(chapter: str, root: Path | None = None, models: tuple[str, ...] = MODELS) -> str:

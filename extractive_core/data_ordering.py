@@ -16,10 +16,13 @@ whole *pretraining corpus* from scratch.
 from __future__ import annotations
 
 import time
+from statistics import mean
 from typing import Any, Sequence
 
+from . import claim_rules
+from .claim_rules import precondition_text
 from .continued_training import Setting, dataset, phase_evals, setting, finetune_test_people, train_phases
-from .daxwug import DaxwugDataset
+from .daxwug import DaxwugDataset, city_coverage
 from .datasets import Split
 from .errors import ParameterError
 from .models import LoadedModel
@@ -70,7 +73,8 @@ def run_data_ordering(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), orders:
         raise ParameterError("data must be a daxwug dataset (extractive_core.daxwug.daxwug('F', n))")
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "setting": s.as_dict(),
-                           "n_train_people": len(data.train_people), "chance": data.test_implications.chance, "orders": {}}
+                           "n_train_people": len(data.train_people), "chance": data.test_implications.chance,
+                           "coverage": city_coverage(data), "orders": {}}
     for order in orders:
         per_seed = [run_order(lm, data, order, s, seed, progress) for seed in seeds]
         out["orders"][order] = {
@@ -85,6 +89,7 @@ def run_data_ordering(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), orders:
     out["comparisons"] = {f"{a} - {b}": paired_difference(finals(out, a), finals(out, b))
                           for a, b in COMPARISONS if a in out["orders"] and b in out["orders"]}
     out["verdicts"] = verdicts(out)
+    out["claims"] = claims(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 
@@ -95,20 +100,46 @@ def verdicts(results: dict[str, Any]) -> dict[str, str]:
             **{f"compare/{k}": direction(v) for k, v in results["comparisons"].items()}}
 
 
+PHASE_TARGETS = {"facts": ("train_facts_rank",), "implications": ("train_implications_rank",),
+                 "joint": ("train_facts_rank", "train_implications_rank")}
+
+
+def preconditions(results: dict[str, Any]) -> dict[str, bool]:
+    """What the experiment needs to be able to show its effect: the draw's city coverage,
+    each phase's training data learned by the phase's end, and the test people's facts
+    learned (each a mean rank over seeds below ``claim_rules.LEARNED``)."""
+    out = dict(results["coverage"])
+    for order, d in results["orders"].items():
+        for phase in d["phases"]:
+            for key in PHASE_TARGETS[phase]:
+                ends = [[row for row in r["phase_log"] if row["phase"] == phase][-1][key] for r in d["per_seed"]]
+                out[f"{order}: {key.removesuffix('_rank').replace('_', ' ')} learned in its phase"] = \
+                    mean(ends) < claim_rules.LEARNED
+        out[f"{order}: test facts learned"] = mean(r["test_facts"][-1] for r in d["per_seed"]) < claim_rules.LEARNED
+    return out
+
+
+def claims(results: dict[str, Any]) -> dict[str, Any]:
+    """``claim_rules.ordering`` on the per-seed final ranks (with every order run)."""
+    if not set(ORDERS) <= set(results["orders"]):
+        return {}
+    return {"ordering": claim_rules.ordering({o: finals(results, o) for o in ORDERS}, preconditions(results))}
+
+
 def finals(results: dict[str, Any], order: str) -> list[float]:
     """Per seed, the test people's final implication rank after ``order``."""
     return [r["test_implications"][-1] for r in results["orders"][order]["per_seed"]]
 
 
 def ocr_verdict(results: dict[str, Any], order: str) -> str:
-    """``OCR`` when finetuning on the test people's facts lowered their implication rank,
-    seed by seed, with a t-interval below 0, to a mean more than one rank below chance;
-    else ``no OCR``. A degenerate model (constant logits) sits at chance and gets ``no OCR``."""
+    """``OCR`` when the claim rule for out-of-context reasoning (``claim_rules.ocr``) reads
+    ``agrees`` or ``partly`` on the test people (their implication rank fell, seed by seed,
+    to an interval below chance - 1), else ``no OCR``. A degenerate model (constant logits)
+    sits at chance and gets ``no OCR``."""
     per_seed = results["orders"][order]["per_seed"]
-    gain = paired_difference([r["test_implications"][-1] for r in per_seed],
-                             [r["test_implications"][0] for r in per_seed])
-    end = results["orders"][order]["test_implications_final"]["mean"]
-    return "OCR" if direction(gain) == "lower" and end < results["chance"] - 1.0 else "no OCR"
+    c = claim_rules.ocr([r["test_implications"][0] for r in per_seed], [r["test_implications"][-1] for r in per_seed],
+                        [r["test_facts"][-1] for r in per_seed], results["chance"])
+    return "OCR" if c["verdict"] in ("agrees", "partly") else "no OCR"
 
 
 def ordering_table(results: dict[str, Any]):
@@ -132,6 +163,11 @@ def ordering_table(results: dict[str, Any]):
     return pd.DataFrame(rows).T
 
 
+ORDERING_TEXT = {"agrees": "**holds** on this model", "partly": "holds **only in part** on this model",
+                 "does not": "**does not hold** on this model",
+                 "not tested": "**was not tested** on this model (a precondition failed)"}
+
+
 def ordering_findings(results: dict[str, Any]) -> list[str]:
     """Sentences read off the run: each paired comparison with its interval, and whether
     the paper's prediction holds on this model."""
@@ -141,14 +177,12 @@ def ordering_findings(results: dict[str, Any]) -> list[str]:
         lines.append(f"**{a}** minus **{b}**, test people's final implication rank: "
                      f"{interval_text(diff, signed=True)}: "
                      f"{a} is {direction(diff)}" + ("" if direction(diff) == "no separation" else f" than {b}") + ".")
-    v = results["verdicts"]
-    if all(f"ocr/{o}" in v for o in ORDERS):
-        holds = (v["ocr/joint"] == v["ocr/facts_first"] == "OCR" and v["ocr/impl_first"] == "no OCR")
-        separated = all(v.get(f"compare/{a} - impl_first") == "lower" for a in ("joint", "facts_first"))
+    if "ordering" in results.get("claims", {}):
+        c = results["claims"]["ordering"]
+        v = results["verdicts"]
         lines.append(
-            "The paper's prediction (OCR after joint and facts-first training, none after implications-first) "
-            + ("**holds** on this model" if holds and separated else
-               "holds only in part on this model" if holds or separated else "**does not hold** on this model")
-            + f": OCR verdicts joint {v['ocr/joint']}, facts-first {v['ocr/facts_first']}, implications-first "
-              f"{v['ocr/impl_first']}; both orders below implications-first: {'yes' if separated else 'no'}.")
+            "The paper's prediction (test-people OCR after joint and facts-first training, below implications-first) "
+            + ORDERING_TEXT[c["verdict"]] + f": {c['measurement']}. OCR verdicts per order: joint {v['ocr/joint']}, "
+              f"facts-first {v['ocr/facts_first']}, implications-first {v['ocr/impl_first']}.")
+        lines.append(precondition_text(c["preconditions"]))
     return lines

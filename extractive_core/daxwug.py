@@ -6,8 +6,10 @@ experiments (data ordering and weight grafting), where no relation is known befo
 - ``zong`` (the implication, wug of dax): ``"{name} zong is the"`` -> that city's animal.
 
 The first 20 people are the test people, one per city; the rest are training people with
-cities drawn at random. Version ``F'`` redraws every training person's city (each gets
-another one) and keeps the test people's; the city -> animal table is the same in both.
+cities drawn independently and uniformly, drawn again until every city has one (the
+experiments' precondition, ``city_coverage``). Version ``F'`` draws every training person's
+city again, independently, as the paper does (about 1 in 20 keeps theirs), and keeps the
+test people's; the city -> animal table is the same in both.
 No daxwug person is one of the two-hop datasets' people.
 """
 
@@ -66,6 +68,34 @@ def daxwug_people(n: int = 100, seed: int = 3) -> list[str]:
     return random.Random(seed + 7).sample(pool, n)
 
 
+COVERING_ATTEMPTS = 1000
+
+
+def covering_draw(rng: random.Random, cities: list[str], n: int) -> list[str]:
+    """``n`` cities drawn independently and uniformly, drawn again (up to
+    ``COVERING_ATTEMPTS`` times) until every city occurs, so that every test person's city
+    has training people and every F' city an Impl F person: the experiments' precondition
+    (``city_coverage``). With fewer than 20 people no draw covers; the last draw is kept and
+    the precondition reports it."""
+    draw = [rng.choice(cities) for _ in range(n)]
+    for _ in range(COVERING_ATTEMPTS if n >= len(cities) else 0):
+        if len(set(draw)) == len(cities):
+            break
+        draw = [rng.choice(cities) for _ in range(n)]
+    return draw
+
+
+def city_coverage(facts: "DaxwugDataset", counterfactual: "DaxwugDataset | None" = None) -> dict[str, bool]:
+    """The preconditions the daxwug draw must meet: every test person's city has a training
+    person in F (their implication can be inferred), and every F' training city occurs among
+    F's training people (its animal was trained through Impl F)."""
+    trained = {e.answer for e in facts.train_facts.examples}
+    out = {"every test city has training people": all(e.answer in trained for e in facts.test_facts.examples)}
+    if counterfactual is not None:
+        out["every F' city has an Impl F person"] = all(e.answer in trained for e in counterfactual.train_facts.examples)
+    return out
+
+
 def daxwug(version: str = "F", n: int = 100, seed: int = 3) -> DaxwugDataset:
     """The dataset in ``version`` (``"F"`` or ``"F'"``) with ``n`` people."""
     if version not in VERSIONS:
@@ -75,10 +105,10 @@ def daxwug(version: str = "F", n: int = 100, seed: int = 3) -> DaxwugDataset:
     animal_of = dict(zip(cities, ANIMALS))
     rng = random.Random(seed + 11)
     test_cities = rng.sample(cities, N_TEST)
-    train_cities = [rng.choice(cities) for _ in names[N_TEST:]]
+    train_cities = covering_draw(rng, cities, len(names) - N_TEST)
     if version == "F'":
         redraw = random.Random(seed + 13)
-        train_cities = [redraw.choice([c for c in cities if c != old]) for old in train_cities]
+        train_cities = [redraw.choice(cities) for _ in train_cities]
     city_of = dict(zip(names, test_cities + train_cities))
 
     def split(who: list[str], make: Callable[[str, str], Example], answer: Callable[[str], str]) -> Split:

@@ -6,7 +6,7 @@ class ExtractiveError(Exception):
 
 
 class UnknownModelError(ExtractiveError, KeyError):
-    """A model name with no ``params/<name>.yaml``."""
+    """A model name with no params file ``<name>.yaml`` (built in: ``extractive_core/model_params/``)."""
 
     def __str__(self) -> str:  # KeyError would quote the message
         return str(self.args[0])

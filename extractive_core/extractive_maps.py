@@ -17,6 +17,7 @@ from .errors import ParameterError
 from .exact import exact_check
 from .extractive import KINDS, extractive_scores
 from .models import LoadedModel
+from . import claim_rules
 from .numerics import provenance
 from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
 from .params import check_seeds
@@ -84,8 +85,20 @@ def run_extractive_scores(
             for kind in KINDS
         }
         out["hops"][hop] = entry
+    out["late_start"] = lm.params.late_start
+    out["claims"] = claims(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
+
+
+def claims(results: dict[str, Any]) -> dict[str, Any]:
+    """``claim_rules.storage`` on both hops' per-seed informative MLP layer totals (none
+    without both hops or a ``late_start``)."""
+    late, hops = results.get("late_start"), results["hops"]
+    if late is None or not {"first_hop", "second_hop"} <= set(hops):
+        return {}
+    first, second = (hops[h]["scores"]["informative"]["layer_totals_per_seed"]["mlp"] for h in ("first_hop", "second_hop"))
+    return {"storage": claim_rules.storage(first, second, late)}
 
 
 def exact_table(results: dict[str, Any]):
@@ -111,10 +124,12 @@ def stability_table(results: dict[str, Any]):
     return pd.DataFrame(rows).set_index(["hop", "score"])
 
 
-def describe(results: dict[str, Any], late_start: int | None) -> str:
-    """Markdown read off the maps: where each score peaks (layer and display token) and what
-    share of the positive informative MLP score lies in the late block."""
+def describe(results: dict[str, Any]) -> str:
+    """Markdown read off the maps: where each score peaks (layer and display token) and, per
+    seed, what share of the positive informative MLP score lies in the late block
+    (``claim_rules.late_share``, the claims table's number)."""
     lines = []
+    late = results.get("late_start")
     for hop, entry in results["hops"].items():
         tokens = entry["display_tokens"]
         parts = []
@@ -123,12 +138,12 @@ def describe(results: dict[str, Any], late_start: int | None) -> str:
             t, layer = np.unravel_index(np.argmax(grid), grid.shape)
             parts.append(f"{kind} peaks at layer {layer}, token {tokens[t].strip()!r}")
         text = f"**{hop.replace('_', '-')}**: " + "; ".join(parts) + "."
-        if late_start is not None:
-            info = np.clip(np.array(entry["scores"]["informative"]["layer_totals"]["mlp"]), 0, None)
-            share = info[late_start:].sum() / info.sum() if info.sum() > 0 else float("nan")
-            n = len(info)
-            text += (f" The late block (layers {late_start}-{n - 1}, {n - late_start} of {n} layers) holds "
-                     f"{share:.0%} of the positive informative MLP score.")
+        if late is not None:
+            shares = [claim_rules.late_share(t, late) for t in entry["scores"]["informative"]["layer_totals_per_seed"]["mlp"]]
+            n = len(entry["scores"]["informative"]["layer_totals"]["mlp"])
+            text += (f" The late block (layers {late}-{n - 1}, {n - late} of {n} layers) holds "
+                     f"{claim_rules.fmt(shares)} of the positive informative MLP score (mean over seeds "
+                     f"[95% t-interval]; uniform {(n - late) / n:.2f}).")
         lines.append(text)
     return "\n\n".join(lines)
 

@@ -3,8 +3,9 @@ stored decides which hop of OCR works.
 
 Frozen after training: apply only the unfrozen layers' part of a full run's delta. Frozen
 during training ("pre"): train only the other layers. The early/late split is ``late_start``
-in params/. The band map trains only a band of consecutive layers, the width of the late
-block, at each start layer.
+in the params file. The band map trains only a band of consecutive layers, the width of the late
+block, at each start layer; a band point whose fact was not learned on every seed is kept but
+marked (``fact_learned``), since its implication rank says nothing about where to store it.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
+from . import claim_rules
 from .architecture import layer_of, n_layers
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
@@ -24,6 +26,7 @@ from .params import check_seeds
 from .stats import interval_text, summarise
 
 ROWS = ("None", "Early", "Late", "All", "Early (pre)", "Late (pre)")
+AFTER_ROWS = ROWS[:4]  # frozen after training: parts of one full run's delta
 COLUMNS = ("fact", "implication")
 
 
@@ -32,7 +35,7 @@ def layer_split(lm: LoadedModel) -> tuple[list[int], list[int]]:
     total = n_layers(lm.model)
     start = lm.params.late_start
     if start is None or not 0 < start < total:
-        raise ParameterError(f"params/{lm.params.name}.yaml needs late_start in 1..{total - 1} for layer freezing")
+        raise ParameterError(f"the params file {lm.params.name}.yaml needs late_start in 1..{total - 1} for layer freezing")
     return list(range(start)), list(range(start, total))
 
 
@@ -51,26 +54,33 @@ def final_ranks(lm: LoadedModel, hop: str, delta: Delta) -> dict[str, float]:
 
 
 def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: Sequence[str] = HOPS,
-                       lr: float | None = None, progress: bool | None = None) -> dict[str, Any]:
-    """The freezing table: per hop, row and column, the per-seed final ranks and their summary."""
+                       lr: float | None = None, progress: bool | None = None, epochs: int | None = None,
+                       pre: bool = True) -> dict[str, Any]:
+    """The freezing table: per hop, row and column, the per-seed final ranks and their summary.
+    ``lr`` and ``epochs`` (None: the recipe's) set the finetuning run, so freezing can run at a
+    sweep cell (its seed-0 run is the sweep's, from the run cache); ``pre=False`` leaves out the
+    "(pre)" rows, which each train a run of their own: the other four rows cost one run per seed."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
-    recipe = resolve_recipe(lm, lr, None, None)
+    if not isinstance(pre, bool):
+        raise ParameterError(f"pre must be True or False, got {pre!r}")
+    recipe = resolve_recipe(lm, lr, epochs, None)
     early, late = layer_split(lm)
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "early": early, "late": late, **recipe.as_dict(),
                            "hops": {}}
     for hop in hops:
-        per_row: dict[str, list[dict[str, float]]] = {r: [] for r in ROWS}
+        per_row: dict[str, list[dict[str, float]]] = {r: [] for r in (ROWS if pre else AFTER_ROWS)}
         for seed in seeds:
             full = two_hop_run(lm, hop, seed, recipe, progress=progress).delta
             for row, frozen in (("None", []), ("Early", early), ("Late", late), ("All", early + late)):
                 per_row[row].append(final_ranks(lm, hop, without_layers(lm, full, frozen)))
-            for row, trained in (("Early (pre)", late), ("Late (pre)", early)):
+            for row, trained in (("Early (pre)", late), ("Late (pre)", early)) if pre else ():
                 run = two_hop_run(lm, hop, seed, recipe, layers=trained, progress=progress)
                 per_row[row].append({"fact": run.ranks("train")[-1], "implication": run.ranks("test")[-1]})
         out["hops"][hop] = {row: {col: summarise([r[col] for r in rows]) for col in COLUMNS}
                             for row, rows in per_row.items()}
     out["verdicts"] = verdicts(out)
+    out["claims"] = claims(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 
@@ -83,11 +93,25 @@ def band_starts(total: int, width: int, stride: int) -> list[int]:
     return starts if starts[-1] == total - width else starts + [total - width]
 
 
+def facts_learned(final_fact_ranks: Sequence[float]) -> bool:
+    """A band point's precondition: every seed's final fact rank is below
+    ``claim_rules.LEARNED`` (1.0, where the two-hop chapter calls facts learned)."""
+    return all(float(r) < claim_rules.LEARNED for r in final_fact_ranks)
+
+
+def band_fact_learned(band: dict[str, Any]) -> bool:
+    """A band point's stored ``fact_learned``; for results saved before it was stored, from
+    its worst seed's fact rank (``facts_learned``)."""
+    return bool(band["fact_learned"]) if "fact_learned" in band else facts_learned([band["fact"]["max"]])
+
+
 def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (0, 1),
                  hops: Sequence[str] = HOPS, stride: int = 1, width: int | None = None,
                  progress: bool | None = None) -> dict[str, Any]:
     """Train only layers ``start .. start + width - 1`` (default width: the late block's) for
-    each start; per lr, hop and start, the final fact and implication ranks over seeds."""
+    each start; per lr, hop and start, the final fact and implication ranks over seeds, and
+    the point's precondition ``fact_learned`` (``facts_learned``: every seed learned the facts;
+    where not, the band did not store the fact and its implication rank says nothing)."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not lrs:
         raise ParameterError(f"lrs must be a non-empty list of learning rates (None: the recipe's), got {lrs!r}")
@@ -105,8 +129,9 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
             for start in starts:
                 runs = [two_hop_run(lm, hop, s, recipe, layers=list(range(start, start + width)), progress=progress)
                         for s in seeds]
+                facts = [r.ranks("train")[-1] for r in runs]
                 bands.append({"start": start,
-                              "fact": summarise([r.ranks("train")[-1] for r in runs]),
+                              "fact": summarise(facts), "fact_learned": facts_learned(facts),
                               "implication": summarise([r.ranks("test")[-1] for r in runs]),
                               "implication_before": runs[0].ranks("test")[0]})
             per_lr[hop] = bands
@@ -116,7 +141,8 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
 
 
 def freezing_table(results: dict[str, Any]):
-    """The paper's table: rows x (hop, column), 'mean [min, max]'."""
+    """The paper's table: rows x (hop, column), 'mean [min, max]'; the rows the run has
+    (without the "(pre)" rows for ``run_layer_freezing(pre=False)``)."""
     import pandas as pd
 
     data = {}
@@ -124,63 +150,79 @@ def freezing_table(results: dict[str, Any]):
         for col in COLUMNS:
             data[(hop.replace("_", "-"), col)] = {
                 row: f"{v[col]['mean']:.2f} [{v[col]['min']:.2f}, {v[col]['max']:.2f}]" for row, v in rows.items()}
-    return pd.DataFrame(data).loc[list(ROWS)]
+    present = next(iter(results["hops"].values()))
+    return pd.DataFrame(data).loc[[row for row in ROWS if row in present]]
 
 
 CLAIMS = {"first_hop": "Early", "second_hop": "Late"}  # the block whose update each hop's OCR needs
 
 
 def verdicts(results: dict[str, Any]) -> dict[str, str]:
-    """The file's verdicts: ``freezing_verdict`` per hop with a claim."""
-    return {hop: freezing_verdict(results, hop) for hop in results["hops"] if hop in CLAIMS}
+    """The file's verdicts: the claim rule's verdict per hop with a claim."""
+    return {hop: c["verdict"] for hop, c in claims(results).items()}
 
 
-def freezing_verdict(results: dict[str, Any], hop: str) -> str:
-    """``separated`` when every seed with the claimed block frozen after training has a worse
-    implication rank than every seed of the None row and of the other block's row, else
-    ``overlap``."""
-    rows, frozen = results["hops"][hop], CLAIMS[hop]
-    other = "Late" if frozen == "Early" else "Early"
-    hit = rows[frozen]["implication"]
-    return "separated" if hit["min"] > max(rows["None"]["implication"]["max"], rows[other]["implication"]["max"]) \
-        else "overlap"
+def claims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``claim_rules.freezing`` per hop with a claim, on the rows' per-seed implication ranks."""
+    return {hop: claim_rules.freezing({row: results["hops"][hop][row]["implication"]["values"]
+                                       for row in ("None", "Early", "Late", "All")}, needed)
+            for hop, needed in CLAIMS.items() if hop in results["hops"]}
+
+
+VERDICT_TEXT = {
+    "agrees": "this hop's OCR needs the {block} layers' update, as the paper claims: dropping it makes the implication "
+              "rank worse than both the whole update and dropping the other block (paired intervals over seeds).",
+    "partly": "dropping the {block} layers' update makes the implication rank worse than one of the two other rows, "
+              "not both: only part of the paper's claim shows.",
+    "does not": "dropping the {block} layers' update is not separated from both other rows: this run does not show "
+                "that this hop's OCR needs the {block} layers' update.",
+    "not tested": "the whole update shows no OCR on this hop, so freezing could not remove any: not a test of the claim.",
+}
 
 
 def freezing_findings(results: dict[str, Any]) -> list[str]:
-    """The paper's two claims, checked on this run: freezing the early layers after
-    training should hurt first-hop implications, freezing the late layers second-hop."""
+    """The paper's two claims, checked on this run by ``claim_rules.freezing``: freezing the
+    early layers after training should hurt first-hop implications, the late layers second-hop."""
     lines = []
-    for hop, frozen in CLAIMS.items():
-        if hop not in results["hops"]:
-            continue
-        rows = results["hops"][hop]
-        base, hit = rows["None"]["implication"], rows[frozen]["implication"]
-        other = rows["Late" if frozen == "Early" else "Early"]["implication"]
-        separated = freezing_verdict(results, hop) == "separated"
-        lines.append(
-            f"**{hop.replace('_', '-')}**: implication rank {base['mean']:.2f} with the whole update; "
-            f"{hit['mean']:.2f} with the {frozen.lower()} layers frozen after training, "
-            f"{other['mean']:.2f} with the other block frozen. "
-            + ("Every seed with the " + frozen.lower() + " layers frozen is worse than every seed of the other two rows: "
-               "this hop's OCR needs the " + frozen.lower() + " layers' update, as the paper claims."
-               if separated else
-               "The seed ranges overlap: this run does not show that this hop's OCR needs the "
-               + frozen.lower() + " layers' update."))
+    for hop, c in claims(results).items():
+        block = CLAIMS[hop].lower()
+        lines.append(f"**{hop.replace('_', '-')}**: {c['measurement']}. " + VERDICT_TEXT[c["verdict"]].format(block=block))
     return lines
 
 
 def band_findings(results: dict[str, Any]) -> list[str]:
-    """Per lr and hop: the band with the lowest and the highest final implication rank,
-    with their intervals, and the rank before finetuning."""
+    """Per lr and hop: among the band points whose facts were learned (``band_fact_learned``),
+    the band with the lowest and the highest final implication rank, with their intervals, and
+    the rank before finetuning; then each point whose fact was not learned, as such (its
+    implication rank is not evidence on where the fact should be stored)."""
+    width = results["width"]
+
+    def layers(b: dict) -> str:
+        return f"layer {b['start']}" if width == 1 else f"layers {b['start']}-{b['start'] + width - 1}"
+
+    def show(b: dict) -> str:
+        return f"{layers(b)}: {interval_text(b['implication'])}"
+
+    def unlearned(b: dict) -> str:
+        fact = b["fact"]
+        worst = f", worst seed {fact['max']:.2f}" if fact["n"] > 1 else ""
+        return f"{layers(b)}: fact not learned (rank {fact['mean']:.2f}{worst}): its implication rank says nothing"
+
     lines = []
     for lr, per_hop in results["lrs"].items():
         for hop, bands in per_hop.items():
-            best = min(bands, key=lambda b: b["implication"]["mean"])
-            worst = max(bands, key=lambda b: b["implication"]["mean"])
-
-            def show(b: dict) -> str:
-                return f"layers {b['start']}-{b['start'] + results['width'] - 1}: {interval_text(b['implication'])}"
-
-            lines.append(f"**lr {lr}, {hop.replace('_', '-')}** (implication rank {bands[0]['implication_before']:.2f} "
-                         f"before finetuning): best with {show(best)}; worst with {show(worst)}.")
+            learned = [b for b in bands if band_fact_learned(b)]
+            head = (f"**lr {lr}, {hop.replace('_', '-')}** (implication rank {bands[0]['implication_before']:.2f} "
+                    f"before finetuning): ")
+            if not learned:
+                text = "no band learned its facts, so no band's implication rank can be compared."
+            elif len(learned) == 1:
+                text = f"only one band learned its facts, {show(learned[0])}; nothing to compare it with."
+            else:
+                best = min(learned, key=lambda b: b["implication"]["mean"])
+                worst = max(learned, key=lambda b: b["implication"]["mean"])
+                among = "" if len(learned) == len(bands) else f" (of the {len(learned)} bands that learned their facts)"
+                text = f"best{among} with {show(best)}; worst with {show(worst)}."
+            skipped = "; ".join(unlearned(b) for b in bands if not band_fact_learned(b))
+            lines.append(head + text + (f" {skipped[0].upper()}{skipped[1:]}." if skipped else ""))
     return lines

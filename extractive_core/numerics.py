@@ -19,7 +19,7 @@ import torch
 from .events import STATS
 from .settings import numeric_variables
 
-PACKAGES = ("torch", "transformers", "numpy", "safetensors", "extractive-structures")
+PACKAGES = ("torch", "transformers", "numpy", "safetensors", "extractive-structures-edition")
 
 
 def cpu_model() -> str:

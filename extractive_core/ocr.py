@@ -18,10 +18,10 @@ from .models import LoadedModel
 from .numerics import provenance
 from .params import check_seeds
 from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
-from .two_hop_verdicts import FINDINGS, finding, verdict, verdicts
+from .two_hop_verdicts import FINDINGS, claims, finding, verdict, verdicts
 
 __all__ = ["run_two_hop_ocr", "summary_table", "check_hops", "resolve_recipe", "two_hop_run",
-           "FINDINGS", "finding", "verdict", "verdicts"]
+           "FINDINGS", "claims", "finding", "verdict", "verdicts"]
 
 
 def run_two_hop_ocr(
@@ -61,6 +61,7 @@ def run_two_hop_ocr(
             "chance_rank": data.implications.chance,
         }
     out["verdicts"] = verdicts(out)
+    out["claims"] = claims(out)
     out["provenance"] = provenance(lm.model, time.perf_counter() - clock)
     return out
 

@@ -1,4 +1,4 @@
-"""Per-model parameters as data: ``params/<name>.yaml`` says where the weights come from
+"""Per-model parameters as data: ``<name>.yaml`` (built in: ``extractive_core/model_params/``) says where the weights come from
 and the finetuning recipe, so adding a model is adding a file.
 
 A Hugging Face hub id (``Qwen/Qwen2-7B``, or ``hf:Qwen/Qwen2-7B``) needs no file: without a
@@ -11,6 +11,7 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field, fields, replace
+from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -28,14 +29,17 @@ SOURCES = ("gguf_package", "gguf_file", "hub", "toyworld")
 
 
 def builtin_params_dir() -> Path:
-    """The repository's ``params/``."""
-    return Path(__file__).resolve().parents[1] / "params"
+    """The built-in params files, package data of ``extractive_core``: its folder
+    ``model_params/``, the same in a checkout and in an installed package (a wheel,
+    ``pip install <repository url>``)."""
+    return Path(str(resources.files("extractive_core") / "model_params"))
 
 
 def params_dirs() -> list[Path]:
     """Where params files are looked up, first match first: the folders in
-    ``$EXTRACTIVE_PARAMS`` (separated by ``os.pathsep``), then the repository's ``params/``.
-    A user's folder adds models, and its file of a built-in name overrides that model."""
+    ``$EXTRACTIVE_PARAMS`` (separated by ``os.pathsep``), then the built-in
+    ``extractive_core/model_params/``. A user's folder adds models, and its file of a
+    built-in name overrides that model."""
     return params_folders() + [builtin_params_dir()]
 
 
@@ -142,7 +146,7 @@ class ContinuedTraining:
     lr: float | None = None
     first_layer: int = 0
     epochs: int | None = None
-    n_people: int = 100
+    n_people: int = 104
     trainable: str | None = None
 
     def __post_init__(self) -> None:
@@ -252,7 +256,7 @@ def check_name(name: object) -> str:
     """A model name is a plain name (letters, digits, ``_ . -``), never a path."""
     if not (isinstance(name, str) and NAME_PATTERN.fullmatch(name) and ".." not in name):
         raise UnknownModelError(
-            f"model name {name!r} is not a plain name: use the name of a file in params/ without "
+            f"model name {name!r} is not a plain name: use the name of a params file without "
             f"'.yaml' (e.g. 'gemma3_270m') or {HUB_EXAMPLE}; paths are not accepted. "
             f"Known models: {', '.join(known_models())}"
         )
@@ -260,7 +264,7 @@ def check_name(name: object) -> str:
 
 
 def load_params(name: str) -> ModelParams:
-    """Read ``params/<name>.yaml`` (safely), with a clear error for every malformed field.
+    """Read the params file ``<name>.yaml`` (safely), with a clear error for every malformed field.
 
     A hub id (``Qwen/Qwen2-7B``, ``hf:Qwen/Qwen2-7B``, or its folder name ``Qwen--Qwen2-7B``)
     reads ``<folder name>.yaml`` where one exists, else its params are derived from the
@@ -308,7 +312,7 @@ def load_params(name: str) -> ModelParams:
 
 # A hub id without a params file: params derived from the model's config.
 
-HUB_RECIPE = Recipe(lr=3e-6, epochs=8, batch_size=8, trainable="blocks")  # the paper's 7B recipe (params/olmo_7b.yaml)
+HUB_RECIPE = Recipe(lr=3e-6, epochs=8, batch_size=8, trainable="blocks")  # the paper's 7B recipe (model_params/olmo_7b.yaml)
 
 
 def hub_late_start(layers: int) -> int | None:

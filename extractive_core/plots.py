@@ -76,8 +76,9 @@ def plot_pretraining_order(results: dict[str, Any], chance: float | None = None)
 
 
 def show_figure(fig: plt.Figure, path: Path) -> Path:
-    """Save ``fig`` as a PNG at ``path``, close it, and display the saved file, so what a
-    notebook (and the book) shows is exactly what is in figures/."""
+    """Save ``fig`` as a PNG at ``path`` and a PDF beside it (``save_figure``'s formats: the
+    book's data page links both), close it, and display the saved PNG, so what a notebook (and
+    the book) shows is exactly what is in figures/."""
     from IPython.display import Image, display
 
     save_figure(fig, path)
@@ -189,19 +190,38 @@ def plot_exact_check(results: dict[str, Any]) -> plt.Figure:
 
 def plot_band_map(results: dict[str, Any]) -> plt.Figure:
     """Final implication (solid) and fact (dotted) rank against the start layer of the only
-    trained band; one panel per lr, a colour per hop; bars: the seeds' interval (95% bootstrap
-    of the mean with 3 or more seeds, else their min-max)."""
+    trained band; one panel per lr, a colour per hop; bars: the seeds' interval (the stored
+    interval of the mean with 3 or more seeds, else their min-max). A hollow marker: a point
+    whose fact was not learned on every seed (``freezing.band_fact_learned``), whose
+    implication rank says nothing about where the fact should be stored."""
+    from matplotlib.lines import Line2D
+
+    from .claim_rules import LEARNED
+
+    def learned(b: dict[str, Any]) -> bool:  # freezing.band_fact_learned, without importing torch
+        return bool(b["fact_learned"]) if "fact_learned" in b else b["fact"]["max"] < LEARNED
+
     lrs = list(results["lrs"])
     fig, axes = plt.subplots(1, len(lrs), figsize=(5.2 * len(lrs), 3.8), sharey=True, squeeze=False)
     colors = {"first_hop": "tab:blue", "second_hop": "tab:red"}
+    any_unlearned = False
+    interval = ""
     for ax, lr in zip(axes[0], lrs):
         for hop, bands in results["lrs"][lr].items():
             x = [b["start"] for b in bands]
+            ok = [learned(b) for b in bands]
+            any_unlearned |= not all(ok)
+            interval = bands[0]["implication"].get("interval", interval)
             for key, style in (("implication", "-"), ("fact", ":")):
+                color = colors.get(hop)
                 m = [b[key]["mean"] for b in bands]
                 err = [[b[key]["mean"] - bounds(b[key])[0] for b in bands], [bounds(b[key])[1] - b[key]["mean"] for b in bands]]
-                ax.errorbar(x, m, yerr=err, color=colors.get(hop), ls=style, marker="o", ms=3, capsize=2,
-                            label=f"{hop.replace('_', '-')} {key}")
+                ax.errorbar(x, m, yerr=err, color=color, ls=style, capsize=2, label=f"{hop.replace('_', '-')} {key}")
+                for filled in (True, False):
+                    pts = [(xi, mi) for xi, mi, o in zip(x, m, ok) if o == filled]
+                    if pts:
+                        ax.plot(*zip(*pts), ls="none", marker="o", ms=4 if filled else 6, color=color,
+                                mfc=color if filled else "white", mew=1.2)
         ax.axhline(results["chance"], color="grey", ls="--", lw=1)
         width = results["width"]
         trained = "only layer start" if width == 1 else f"only layers start..start+{width - 1}"
@@ -210,10 +230,15 @@ def plot_band_map(results: dict[str, Any]) -> plt.Figure:
         ax.set_xticks(results["starts"])
         ax.grid(alpha=0.3)
     axes[0][0].set_ylabel(f"final mean rank (0 = best, chance {results['chance']:g})")
-    axes[0][0].legend(fontsize=7)
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    if any_unlearned:
+        handles.append(Line2D([], [], ls="none", marker="o", ms=6, color="black", mfc="white"))
+        labels.append(f"hollow: fact not learned (a seed's fact rank >= {LEARNED:g}),\nits implication rank says nothing")
+    axes[0][0].legend(handles, labels, fontsize=7)
     n = len(results["seeds"])
-    interval = "bars: 95% bootstrap interval" if n >= 3 else "bars: min-max" if n == 2 else "one seed, no interval"
-    fig.suptitle(f"Where should a fact be stored? {results['model']}, seeds {results['seeds']} ({interval})",
+    bars = f"bars: {interval}" if n >= 3 and interval else "bars: min-max" if n == 2 else "one seed, no interval"
+    hollow = "; hollow: fact not learned" if any_unlearned else ""
+    fig.suptitle(f"Where should a fact be stored? {results['model']}\nseeds {results['seeds']} ({bars}{hollow})",
                  fontsize=10)
     fig.tight_layout()
     return fig
@@ -291,7 +316,7 @@ def plot_grafting(results: dict[str, Any]) -> plt.Figure:
     ax.set_ylabel(f"mean rank (0 = best, chance {results['chance']:g})")
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8)
-    interval = "95% bootstrap interval" if len(results["seeds"]) >= 3 else "min-max"
+    interval = "95% t-interval" if len(results["seeds"]) >= 3 else "min-max"
     ax.set_title(f"Weight grafting, {results['model']}, {results['n_train_people']} training people; "
                  f"seeds {results['seeds']} (dots), bars: {interval}", fontsize=9)
     fig.tight_layout()
@@ -299,22 +324,45 @@ def plot_grafting(results: dict[str, Any]) -> plt.Figure:
 
 
 def plot_localisation(results: dict[str, Any]) -> plt.Figure:
-    """Per component of the trained layers: informative score of the implication training
-    (x) against the downstream score of the test people's OCR (y); every seed, MLPs and heads."""
+    """The localisation scatter, one panel per part (MLPs, heads): each point an MLP at one
+    display token and trained layer, or a head at one display token, trained layer and head
+    (the layout the results store: ``points``, ``shape``), every seed's points together; x the
+    informative score of the implication training, y the downstream score of the test people's
+    OCR. Points are coloured by layer (results saved before per-point scatters hold one point
+    per component of the trained layers and no ``shape``: coloured by seed)."""
+    import numpy as np
+
     loc = results["localisation"]
+    layers = list(loc["layers"])
+    cmap = plt.get_cmap("viridis")
+    markers = "os^Dvp*hX<>"
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     for ax, comp, title in zip(axes, ("mlp", "heads"), ("MLPs", "attention heads")):
+        shape = loc.get("shape", {}).get(comp)
+        r2s = []
         for k, seed_loc in enumerate(loc["per_seed"]):
-            ax.scatter(seed_loc[comp]["informative"], seed_loc[comp]["downstream"], s=14, alpha=0.7,
-                       label=f"seed {results['seeds'][k]} (r² {seed_loc[comp]['r2']:.2f})")
+            x, y = seed_loc[comp]["informative"], seed_loc[comp]["downstream"]
+            r2s.append(f"{seed_loc[comp]['r2']:.2f}")
+            if shape:  # flat C order over (token, layer[, head]): the layer is axis 1
+                layer = np.unravel_index(np.arange(len(x)), shape)[1]
+                colour = [cmap(i / max(len(layers) - 1, 1)) for i in layer]
+                ax.scatter(x, y, s=10, alpha=0.6, c=colour, marker=markers[k % len(markers)], linewidths=0)
+            else:
+                ax.scatter(x, y, s=14, alpha=0.7, label=f"seed {results['seeds'][k]} (r² {r2s[-1]})")
+        if shape:
+            for i, layer_index in enumerate(layers):
+                ax.scatter([], [], s=14, color=cmap(i / max(len(layers) - 1, 1)), label=f"layer {layer_index}")
+            ax.text(0.02, 0.98, f"r² per seed (one marker each): {', '.join(r2s)}", transform=ax.transAxes,
+                    fontsize=7, va="top")
+        points = (f"{int(np.prod(shape))} points per seed\n({loc['points'][comp]}), " if shape
+                  else f"layers {layers[0]}-{layers[-1]}\n")
         r2 = loc[f"{comp}_r2"]
-        ax.set_title(f"{title} of layers {loc['layers'][0]}-{loc['layers'][-1]}: r² {interval_text(r2, label=False)}",
-                     fontsize=9)
+        ax.set_title(f"{title}, {points}r² {interval_text(r2, label=False)}", fontsize=9)
         ax.set_xlabel("informative score of W_{F,Impl} - W_F (training people)")
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(0, color="grey", lw=0.8)
         ax.grid(alpha=0.3)
-        ax.legend(fontsize=7)
+        ax.legend(fontsize=7, loc="lower right", ncol=2 if len(layers) > 8 else 1)
     axes[0].set_ylabel("downstream score of test-people OCR")
     fig.suptitle(f"Grafting localisation, {results['model']}: does the implication training change the "
                  "components that process the extracted fact?", fontsize=10)

@@ -12,6 +12,7 @@ from dataclasses import replace
 from statistics import mean
 from typing import Any, Sequence
 
+from . import claim_rules
 from .datasets import HOPS
 from .metrics import mean_rank
 from .models import LoadedModel
@@ -79,6 +80,7 @@ def run_pretraining_order(
             out.update({k: ocr[k] for k in ("lr", "epochs", "batch_size")})
         out["modes"][mode] = {"per_seed": per_seed, **_summary(per_seed)}
     out["verdicts"] = comparisons(out)
+    out["claims"] = claims(out)
     out["provenance"] = provenance(None, time.perf_counter() - clock)
     return out
 
@@ -106,6 +108,16 @@ def comparisons(results: dict[str, Any]) -> dict[str, dict[str, str]]:
                 o = d[hop]
                 out[hop][other] = "better" if ff["max"] < o["min"] else "worse" if ff["min"] > o["max"] else "overlap"
     return out
+
+
+def claims(results: dict[str, Any]) -> dict[str, Any]:
+    """``claim_rules.from_scratch`` on each mode's per-seed final implication ranks (pretraining
+    seeds shared across modes); none without the ``facts_first`` mode."""
+    modes = results["modes"]
+    if "facts_first" not in modes:
+        return {}
+    return {"from_scratch": claim_rules.from_scratch({hop: {m: d[hop]["final_test_rank"] for m, d in modes.items()}
+                                                      for hop in HOPS})}
 
 
 COMPARISON_TEXT = {"better": "every `facts_first` seed is better than every seed of `{}`",

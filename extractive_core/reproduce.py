@@ -54,10 +54,10 @@ SEED_SCOPED = {"exact": "exact_seed"}  # a subtree that belongs to the seed its 
 SAMPLE: dict[str, dict[str, Any]] = {
     "01_two_hop_ocr": {"seeds": [0]},
     "02_extractive_scores": {"seeds": [0]},
-    "03_layer_freezing": {"seeds": [0]},
+    "03_layer_freezing": {"seeds": [0], "band_seeds": [0]},
     "04_grafting": {"seeds": [0]},
     "05_data_ordering": {"seeds": [0]},
-    "06_model_sweep": {},  # one seed already
+    "06_model_sweep": {"freeze_seeds": [0]},  # the sweep has one seed already
     "07_toyworld": {},  # toy models only
     # one seed cannot pass or fail the precision rule (its verdicts need the float32 seeds' range)
     "08_reproducibility": {"seeds": [0], "precision_comparison": False},
@@ -243,8 +243,10 @@ def _compare_dicts(committed: dict, fresh: dict, rule: Rule, path: str,
         c_seeds, f_seeds = collections[key]
         if c_seeds is not None and f_seeds is not None:
             sub, diff = _compare_collections(c_seeds, f_seeds, rule, sampled, where)
-        elif key == "seeds" or (sampled and key == "verdicts"):
+        elif key == "seeds" or (sampled and key in ("verdicts", "claims")):
             continue  # seeds checked above; a sample's verdicts over seeds it did not run
+        elif key == "claims":  # their inputs copy per-seed numbers compared where they sit: the verdicts must agree
+            sub, diff = compare(claim_verdicts(committed[key]), claim_verdicts(fresh[key]), rule, where)
         elif (sampled or (summarised and rule.statistical)) and not _holds_records(committed[key]):
             # a sample's means over seeds it did not run; a summary's mean, min, max and
             # interval follow from its per-seed values, compared beside them
@@ -254,6 +256,14 @@ def _compare_dicts(committed: dict, fresh: dict, rule: Rule, path: str,
         problems += sub
         worst = max(worst, diff)
     return problems, worst
+
+
+def claim_verdicts(claims: Any) -> Any:
+    """A results file's ``claims`` reduced to their verdicts (a nested file's own too)."""
+    if isinstance(claims, dict):
+        return {k: v["verdict"] if isinstance(v, dict) and "verdict" in v else claim_verdicts(v)
+                for k, v in claims.items()}
+    return claims
 
 
 def _holds_records(x: Any) -> bool:

@@ -27,12 +27,13 @@ def model_folder(model: str) -> str:
 
 
 def results_path(model: str, name: str) -> Path:
-    """``results/<model>/<name>.json`` (a hub id's folder: ``model_folder``)."""
+    """``results/<model>/<name>.json`` under ``output_root()`` (``settings.output_root``: the
+    checkout, ``$EXTRACTIVE_OUTPUT`` or the current folder; a hub id's folder: ``model_folder``)."""
     return output_root() / "results" / model_folder(model) / f"{name}.json"
 
 
 def figure_path(model: str, name: str) -> Path:
-    """``figures/<model>/<name>.png`` (a hub id's folder: ``model_folder``)."""
+    """``figures/<model>/<name>.png`` under ``output_root()`` (a hub id's folder: ``model_folder``)."""
     return output_root() / "figures" / model_folder(model) / f"{name}.png"
 
 

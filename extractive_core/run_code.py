@@ -23,7 +23,7 @@ ROOT = ("extractive_core.finetune", "finetune")  # what a run executes: finetune
 # Package modules whose code cannot change a run's numbers: the settings (what they set that
 # matters, the thread count, is in the key's environment) and the errors (messages).
 OUTSIDE = ("extractive_core.settings", "extractive_core.errors")
-SEARCH = Path(__file__).resolve().parents[1]  # the folder holding the package
+SEARCH = Path(__file__).resolve().parent  # the package's own folder: a checkout's, or an installed copy's
 
 Definitions = dict[str, ast.stmt]
 Imports = dict[str, tuple[str, str | None]]  # local name -> (module, name there; None: the module itself)
@@ -31,7 +31,10 @@ Imports = dict[str, tuple[str, str | None]]  # local name -> (module, name there
 
 def module_file(module: str) -> Path | None:
     """The source file of a package module, found without importing anything."""
-    base = SEARCH.joinpath(*module.split("."))
+    package, *rest = module.split(".")
+    if package != SEARCH.name:
+        return None
+    base = SEARCH.joinpath(*rest)
     return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
 

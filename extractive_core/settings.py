@@ -36,13 +36,14 @@ class Setting:
 SETTINGS: dict[str, Setting] = {s.name: s for s in (
     Setting("EXTRACTIVE_THREADS", "torch CPU threads (notebooks also take `-p threads N`); toy models pretrain, and "
             "train their seeds, on one thread each, this many side by side", "all cores"),
-    Setting("EXTRACTIVE_PARAMS", "folders of your own params files (`:`-separated), looked up before `params/`",
-            "unset"),
+    Setting("EXTRACTIVE_PARAMS", "folders of your own params files (`:`-separated), looked up before the built-in "
+            "ones (`extractive_core/model_params/`)", "unset"),
     Setting("EXTRACTIVE_CACHE", "dequantised and pretrained checkpoints", "`~/.cache/extractive_structures`"),
     Setting("EXTRACTIVE_PRETRAIN", "`1` pretrains toy models instead of copying the shipped ones "
             "(`extractive_core/toy_checkpoints/`); `make all PRETRAIN=1` also ships the fresh ones", "`0`"),
     Setting("EXTRACTIVE_MODEL_DIR", "local copies of hub models, one folder per model name", "unset"),
-    Setting("EXTRACTIVE_OUTPUT", "where `results/` and `figures/` are written", "the repository"),
+    Setting("EXTRACTIVE_OUTPUT", "where `results/` and `figures/` are written", "the repository in a checkout, "
+            "else the current folder"),
     Setting("EXTRACTIVE_PROGRESS", "`0` turns progress bars off (the main job does, for the committed notebooks)",
             "on"),
     Setting("EXTRACTIVE_RUN_CACHE", "`0` turns the cache of finetuning runs off; a folder path puts it there",
@@ -61,7 +62,7 @@ NUMERIC_VARIABLES = ("MKL_CBWR", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY
 
 ON = ("1", "true", "yes", "on")
 OFF = ("0", "false", "no", "off")
-REPOSITORY = Path(__file__).resolve().parents[1]
+PACKAGE = Path(__file__).resolve().parent  # the folder of extractive_core, in a checkout or installed
 
 
 # The parsers, one per kind of value.
@@ -155,9 +156,20 @@ def run_cache_dir() -> Path | None:
     return folder_or_off("EXTRACTIVE_RUN_CACHE", lambda: cache_dir() / "runs")
 
 
+def checkout() -> Path | None:
+    """The repository root when the package runs from a checkout (the source tree, or an
+    editable install of it): the package folder's parent holds ``pyproject.toml`` and
+    ``notebooks/``. None for an installed copy (a wheel, ``pip install <repository url>``)."""
+    root = PACKAGE.parent
+    return root if (root / "pyproject.toml").is_file() and (root / "notebooks").is_dir() else None
+
+
 def output_root() -> Path:
-    """``$EXTRACTIVE_OUTPUT`` if set, else the repository root (results/ and figures/)."""
-    return folder("EXTRACTIVE_OUTPUT", lambda: REPOSITORY)
+    """Where ``results/`` and ``figures/`` are written (created), the one rule for it:
+    ``$EXTRACTIVE_OUTPUT`` if set; else the repository root when the package runs from a
+    checkout (``checkout()``); else the current working directory at the call, so that an
+    installed package never writes beside its own files in site-packages."""
+    return folder("EXTRACTIVE_OUTPUT", lambda: checkout() or Path.cwd())
 
 
 def params_folders() -> list[Path]:

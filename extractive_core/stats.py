@@ -7,10 +7,11 @@ from typing import Sequence
 import numpy as np
 
 
-def summarise(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> dict:
-    """Per-seed values, their mean, min and max, and a 95% percentile-bootstrap interval of
-    the mean as ``ci95`` (with fewer than 3 values there is none: ``range`` holds the min-max,
-    and ``interval`` says so). ``bounds`` and ``interval_text`` read either."""
+def summarise(values: Sequence[float], level: float = 0.95) -> dict:
+    """Per-seed values, their mean, min and max, and a t-interval of the mean as ``ci95``
+    (``level``; with fewer than 3 values there is none: ``range`` holds the min-max, and
+    ``interval`` says so). ``bounds`` and ``interval_text`` read either. (A bootstrap over 3
+    seeds has 10 distinct resamples: no interval.)"""
     x = np.asarray([float(v) for v in values])
     if x.size == 0:
         raise ValueError("no values to summarise")
@@ -19,11 +20,19 @@ def summarise(values: Sequence[float], resamples: int = 2000, seed: int = 0) -> 
     if x.size < 3:
         out.update(range=[float(x.min()), float(x.max())], interval="min-max (fewer than 3 seeds)")
         return out
-    rng = np.random.default_rng(seed)
-    means = x[rng.integers(0, x.size, (resamples, x.size))].mean(1)
-    out.update(ci95=[float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))],
-               interval="95% bootstrap of the mean")
+    out.update(ci95=list(t_interval(x, level)), interval=f"{level:.0%} t-interval of the mean")
     return out
+
+
+def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
+    """Student-t interval of the mean at ``level``; (-inf, inf) with fewer than 2 values."""
+    from scipy import stats as scipy_stats
+
+    x = np.asarray([float(v) for v in values])
+    if x.size < 2:
+        return float("-inf"), float("inf")
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    return float(x.mean()) - half, float(x.mean()) + half
 
 
 def bounds(s: dict) -> tuple[float, float]:
@@ -43,7 +52,7 @@ def interval_text(s: dict, signed: bool = False, label: bool = True) -> str:
 
 
 def interval_label(s: dict) -> str:
-    """What the interval of an entry is, and over how many seeds: ``95% bootstrap of the mean, 10 seeds``."""
+    """What the interval of an entry is, and over how many seeds: ``95% t-interval of the mean, 10 seeds``."""
     return f"{s['interval']}, {s['n']} seed{'s' if s['n'] != 1 else ''}"
 
 
@@ -76,8 +85,6 @@ def mean_pairwise_spearman(rows: Sequence[Sequence[float]]) -> float:
 def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
     """``a - b`` seed by seed (the two conditions share seeds): the differences, their mean
     and a t-interval of the mean (``level``; none with fewer than 2 seeds)."""
-    from scipy import stats as scipy_stats
-
     x, y = np.asarray([float(v) for v in a]), np.asarray([float(v) for v in b])
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"paired values need the same non-zero number of seeds, got {x.size} and {y.size}")
@@ -85,8 +92,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.9
     out = {"differences": d.round(4).tolist(), "mean": float(d.mean()), "n": int(d.size)}
     if d.size < 2:
         return {**out, "range": [float(d.mean())] * 2, "interval": "none (1 seed)"}
-    half = float(scipy_stats.t.ppf(0.5 + level / 2, d.size - 1) * d.std(ddof=1) / np.sqrt(d.size))
-    return {**out, "ci95": [float(d.mean()) - half, float(d.mean()) + half],
+    return {**out, "ci95": list(t_interval(d, level)),
             "interval": f"{level:.0%} t-interval of the paired mean difference"}
 
 
@@ -105,3 +111,49 @@ def r_squared(x: np.ndarray, y: np.ndarray) -> float:
     if x.size < 2 or x.std() == 0 or y.std() == 0:
         return float("nan")
     return float(np.corrcoef(x, y)[0, 1] ** 2)
+
+
+def permutation_r2(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], resamples: int = 2000,
+                   seed: int = 0) -> dict:
+    """A permutation test of a scatter's correlation over several seeds. ``pairs``: per seed
+    ``(x, y)``, the two scores of each point. The statistic is the mean over seeds of the
+    signed r^2, ``r * |r|`` (a negative correlation counts as negative); the null shuffles
+    ``y`` against ``x`` within each seed, independently (a numpy Generator of ``seed``).
+    Returns ``statistic``, ``p`` = (1 + #null >= statistic) / (1 + resamples), ``resamples``
+    and ``n_points`` (per seed). A seed with a constant side (or under 2 points) has no
+    correlation: statistic nan, p 1.0."""
+    if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
+        raise ValueError(f"resamples must be a whole number >= 1, got {resamples!r}")
+    if len(pairs) == 0:
+        raise ValueError("no seeds to test: pass one (x, y) pair of score lists per seed")
+    standard: list[np.ndarray | None] = []
+    for k, (a, b) in enumerate(pairs):
+        x, y = np.asarray(a, float).reshape(-1), np.asarray(b, float).reshape(-1)
+        if x.shape != y.shape:
+            raise ValueError(f"seed {k}: x and y differ in length ({x.size} and {y.size})")
+        if x.size < 2 or x.std() == 0 or y.std() == 0:
+            standard.append(None)
+            continue
+        x, y = x - x.mean(), y - y.mean()
+        standard.append(np.stack([x / np.linalg.norm(x), y / np.linalg.norm(y)]))  # r = x . y
+    out = {"statistic": float("nan"), "p": 1.0, "resamples": int(resamples),
+           "n_points": [len(np.asarray(a).reshape(-1)) for a, _ in pairs]}
+    if any(s is None for s in standard):
+        return out
+    rng = np.random.default_rng(seed)
+    observed, null = 0.0, np.zeros(resamples)
+    for s in standard:
+        assert s is not None
+        x, y = s
+        r = float(x @ y)
+        observed += r * abs(r)
+        chunk = max(1, 2_000_000 // x.size)  # resamples per block: bounded memory on large scatters
+        for start in range(0, resamples, chunk):
+            n = min(chunk, resamples - start)
+            shuffled = y[rng.random((n, x.size)).argsort(axis=1)]
+            rs = shuffled @ x
+            null[start:start + n] += rs * np.abs(rs)
+    observed /= len(standard)
+    null /= len(standard)
+    hits = int(np.count_nonzero(null >= observed - 1e-12))
+    return {**out, "statistic": float(observed), "p": (1 + hits) / (1 + resamples)}

@@ -15,14 +15,19 @@ from __future__ import annotations
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
+from . import freezing
+from .claim_rules import LEARNED
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
 from .numerics import provenance
 from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
 from .params import check_list, check_lr, check_seeds, load_params
 from .stats import interval_text, summarise
+
+if TYPE_CHECKING:
+    from .models import LoadedModel
 
 EXECUTORS = ("local", "slurm", "submitit_local")
 
@@ -76,18 +81,51 @@ def findings(results: dict[str, Any]) -> list[str]:
     return lines
 
 
+BEST_CELL_RULE = ("among the sweep's (lr, epochs) cells whose facts are learned (every seed's final training-fact "
+                  f"rank < {LEARNED:g}), the one with the lowest mean final implication rank; ties go to the smaller "
+                  "lr, then to fewer epochs")
+
+
+def best_cell(results: dict[str, Any], hop: str) -> dict[str, Any]:
+    """The sweep's best cell for ``hop``'s OCR, by this rule: among the sweep's (lr, epochs)
+    cells whose facts are learned (every seed's final training-fact rank < 1.0, the two-hop
+    chapter's ``claim_rules.LEARNED``), the one with the lowest mean final implication rank;
+    ties go to the smaller lr, then to fewer epochs. A cell with a lower implication rank but
+    unlearned facts is never chosen: there OCR is not tested. ``results``: ``run_sweep``'s.
+    Returns ``{"lr", "epochs", "implication", "fact", "rule"}``: the cell, its two summaries
+    over seeds, and the rule in words. A ``ParameterError`` if no cell learned its facts."""
+    if hop not in results.get("hops", {}):
+        raise ParameterError(f"the sweep has no {hop!r} cells; it has {sorted(results.get('hops', {}))}")
+    lrs = {f"{lr:g}": float(lr) for lr in results.get("lrs", [])}
+    cells = [(lrs.get(lr, float(lr)), int(e), c) for lr, by_epoch in results["hops"][hop].items()
+             for e, c in by_epoch.items()]
+    learned = [cell for cell in cells if cell[2]["fact"]["max"] < LEARNED]
+    if not learned:
+        lowest = min(c["fact"]["max"] for _, _, c in cells)
+        raise ParameterError(f"no cell of the {hop} sweep learned its facts (every seed's final fact rank < {LEARNED:g}); "
+                             f"the lowest worst-seed fact rank is {lowest:.2f}: try more epochs or a larger lr")
+    lr, epochs, c = min(learned, key=lambda cell: (cell[2]["implication"]["mean"], cell[0], cell[1]))
+    return {"lr": lr, "epochs": epochs, "implication": c["implication"], "fact": c["fact"], "rule": BEST_CELL_RULE}
+
+
 _LOADED: dict[str, Any] = {}
+
+
+def loaded_model(name: str) -> LoadedModel:
+    """Model ``name``, loaded once per process: a local sweep's runs and any work after the
+    sweep in the same process (freezing at its best cell) share one load."""
+    from .models import load_model
+
+    if name not in _LOADED:
+        _LOADED.clear()
+        _LOADED[name] = load_model(name)
+    return _LOADED[name]
 
 
 def execute(run: SweepRun) -> dict[str, Any]:
     """Train (or reuse from the run cache) one sweep run; its per-epoch ranks. The model is
     loaded once per process, so a local sweep loads it once and each cluster job once."""
-    from .models import load_model
-
-    if run.model not in _LOADED:
-        _LOADED.clear()
-        _LOADED[run.model] = load_model(run.model)
-    lm = _LOADED[run.model]
+    lm = loaded_model(run.model)
     recipe = resolve_recipe(lm, run.lr, run.epochs, None)
     result = two_hop_run(lm, run.hop, run.seed, recipe, progress=False)
     return {**asdict(run), "train_rank": result.ranks("train"), "test_rank": result.ranks("test"),
@@ -109,8 +147,26 @@ def run_sweep(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Se
     else:
         logs = _submit(runs, executor, Path(folder), partition, gpus, time_min)
     out = gather(logs, sorted(set(epochs)))
-    out.update(model=model, executor=executor, provenance=provenance(None, time.perf_counter() - clock))
+    out.update(model=model, executor=executor, claims={}, provenance=provenance(None, time.perf_counter() - clock))
     return out
+
+
+def freezing_at_best(lm: LoadedModel, results: dict[str, Any], seeds: Sequence[int],
+                     hop: str = "second_hop") -> dict[str, Any]:
+    """Layer freezing after training (rows None, Early, Late, All) on ``hop`` at the sweep's
+    best cell for it (``best_cell``'s rule): where the recipe shows little OCR, the claim
+    that the hop's OCR needs a block's update is tested where there is OCR to remove."""
+    cell = best_cell(results, hop)
+    return {"cell": cell, **freezing.run_layer_freezing(lm, seeds=seeds, hops=[hop], lr=cell["lr"], epochs=cell["epochs"],
+                                               pre=False)}
+
+
+def claims(results: dict[str, Any]) -> dict[str, Any]:
+    """The freezing claim at the best second-hop cell (``freezing.claims`` on the rows of
+    ``freezing_at_best``), where that ran."""
+    at = results.get("freezing_at_best")
+    got = freezing.claims(at) if at else {}
+    return {"second_hop_at_best": got["second_hop"]} if "second_hop" in got else {}
 
 
 def _submit(runs: list[SweepRun], executor: str, folder: Path, partition: str | None, gpus: int,

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import claim_rules
+from .claim_rules import Claim
 from .datasets import HOPS
 
 FINDINGS = {"clear": "clear out-of-context reasoning", "weak": "weak out-of-context reasoning",
@@ -16,12 +18,24 @@ def verdicts(results: dict[str, Any]) -> dict[str, str]:
     return {hop: finding(results, hop) for hop in HOPS if hop in results}
 
 
-def finding(results: dict[str, Any], hop: str) -> str:
-    """``clear`` (final implication rank below half of chance), ``weak`` (more than one
-    rank below chance) or ``none``: the verdict the book prints, as a category."""
+def claims(results: dict[str, Any]) -> dict[str, Claim]:
+    """The claim rule's result per hop (``claim_rules.ocr``), as the results file stores it."""
+    return {hop: claim(results, hop) for hop in HOPS if hop in results}
+
+
+def claim(results: dict[str, Any], hop: str) -> Claim:
+    """``claim_rules.ocr`` on ``hop``'s per-seed ranks."""
     r = results[hop]
-    end, chance = r["test_rank"][-1], r["chance_rank"]
-    return "clear" if end < chance / 2 else "weak" if end < chance - 1.0 else "none"
+    seeds = list(r["per_seed"].values())
+    return claim_rules.ocr([s["test_rank"][0] for s in seeds], [s["test_rank"][-1] for s in seeds],
+                           [s["train_rank"][-1] for s in seeds], r["chance_rank"])
+
+
+def finding(results: dict[str, Any], hop: str) -> str:
+    """``clear`` (the claim rule ``agrees``: the implications' rank fell, seed by seed, to an
+    interval below half of chance), ``weak`` (``partly``: below chance - 1) or ``none``: the
+    verdict the book prints, as a category."""
+    return {"agrees": "clear", "partly": "weak"}.get(claim(results, hop)["verdict"], "none")
 
 
 def verdict(results: dict[str, Any], hop: str) -> str:

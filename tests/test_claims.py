@@ -1,38 +1,57 @@
-"""The claims table's verdicts follow their rules, and a degenerate model never agrees."""
+"""The claims table only reads the claims each chapter stored, by the rules of
+``claim_rules``; a degenerate model never agrees, and a file made before the rules is named."""
 
 import json
 
 import pytest
 
+from extractive_core import data_ordering, extractive_maps, freezing, grafting, ocr, sweep
 from extractive_core.claims import CLAIMS, claims_table, measurement
-from extractive_core.stats import paired_difference, summarise
+from extractive_core.errors import ParameterError
+from extractive_core.stats import summarise
 
-CHANCE = summarise([9.5] * 3)
+SEEDS = range(3)
+SETTING = {"lr": 1e-4, "layers": [12, 13, 14, 15, 16, 17], "trainable": "blocks", "epochs": 8}
 
 
-def hop_results(final: float) -> dict:
-    """A two-hop chapter's entry for one hop: three seeds ending at ``final``, their mean curve."""
-    return {"per_seed": {str(s): {"test_rank": [9.5, final]} for s in range(3)}, "test_rank": [9.5, final],
-            "chance_rank": 9.5}
+def chance(v: float = 9.5) -> dict:
+    return summarise([v, v + 0.05, v - 0.05])
 
 
 def at_chance() -> dict[str, dict]:
-    """Results files of a model that learned nothing: every rank at chance, no separation."""
-    rows = {r: {"implication": CHANCE} for r in ("None", "Early", "Late", "All")}
-    totals = {"scores": {"informative": {"layer_totals_per_seed": {"mlp": [[1.0] * 18] * 3}}}}
-    return {
-        "two_hop_ocr": {h: hop_results(9.5) for h in ("first_hop", "second_hop")},
-        "layer_freezing": {"hops": {h: rows for h in ("first_hop", "second_hop")},
-                           "verdicts": {"first_hop": "overlap", "second_hop": "overlap"}},
-        "extractive_scores": {"hops": {h: totals for h in ("first_hop", "second_hop")}},
-        "grafting": {"table": {r: {"Impl F'": CHANCE} for r in ("W_F'", "graft", "control")},
-                     "comparisons": {"graft - W_F'": paired_difference([0.5, -1.0, 0.5], [0.0, 0.0, 0.0])},
-                     "verdicts": {"claim": "does not hold"},
-                     "localisation": {"mlp_r2": {**CHANCE, "mean": 0.0}, "heads_r2": {**CHANCE, "mean": 0.01}}},
-        "data_ordering": {"seeds": [0, 1, 2], "orders": {o: {"test_implications_final": CHANCE}
-                                                          for o in ("joint", "facts_first", "impl_first")},
-                          "verdicts": {f"ocr/{o}": "no OCR" for o in ("joint", "facts_first", "impl_first")}},
+    """Results files of a model that learned nothing (ranks at chance), each with the claims
+    its chapter's module computes from it."""
+    hop = {"per_seed": {str(s): {"test_rank": [9.5, 9.5 + 0.05 * s], "train_rank": [9.5, 0.0]} for s in SEEDS},
+           "chance_rank": 9.5}
+    rows = {r: {"implication": chance()} for r in ("None", "Early", "Late", "All")}
+    totals = {"scores": {"informative": {"layer_totals_per_seed": {"mlp": [[1.0 + 0.01 * s] * 18 for s in SEEDS]}}}}
+    order = {"phases": ["joint"], "per_seed": [{"phase_log": [{"phase": "joint", "train_facts_rank": 0.1,
+                                                                "train_implications_rank": 0.1}],
+                                                 "test_facts": [9.0, 0.1], "test_implications": [9.5, 9.5 + 0.1 * s]}
+                                                for s in SEEDS]}
+    local = [{part: {"informative": [float(i % 3) for i in range(12)], "downstream": [float(i % 2) for i in range(12)]}
+              for part in ("mlp", "heads")} for _ in SEEDS]
+    files = {
+        "two_hop_ocr": {"lr": 3e-5, "epochs": 8, "trainable": "blocks",
+                        **{h: hop for h in ("first_hop", "second_hop")}},
+        "layer_freezing": {"lr": 3e-5, "epochs": 8, "trainable": "blocks",
+                           "hops": {h: rows for h in ("first_hop", "second_hop")}},
+        "extractive_scores": {"lr": 3e-5, "epochs": 8, "trainable": "blocks", "late_start": 14,
+                              "hops": {h: totals for h in ("first_hop", "second_hop")}},
+        "grafting": {"chance": 9.5, "setting": SETTING, "n_train_people": 84, "coverage": {"covered": True},
+                     "per_seed": [{**{r: {"Impl F'": 9.5 + 0.1 * s} for r in ("W_F'", "graft", "control")},
+                                   "phase_end_ranks": {"F": 0.1, "Impl F": 0.1, "Impl alone": 0.1, "F'": 0.1}}
+                                  for s in SEEDS],
+                     "localisation": {"per_seed": local, "layers": SETTING["layers"]}},
+        "sweep": {"seeds": [0], "freezing_at_best": {"cell": {"lr": 3e-5, "epochs": 16}, "hops": {"second_hop": rows}}},
+        "data_ordering": {"chance": 9.5, "setting": SETTING, "n_train_people": 84, "coverage": {"covered": True},
+                          "orders": {o: order for o in ("joint", "facts_first", "impl_first")}},
     }
+    modules = {"two_hop_ocr": ocr, "layer_freezing": freezing, "extractive_scores": extractive_maps,
+               "grafting": grafting, "data_ordering": data_ordering, "sweep": sweep}
+    for name, r in files.items():
+        r["claims"] = modules[name].claims(r)
+    return files
 
 
 def write(root, model, files):
@@ -43,42 +62,40 @@ def write(root, model, files):
 
 def test_a_model_at_chance_never_agrees(tmp_path):
     write(tmp_path, "gemma3_270m", at_chance())
-    verdicts = [measurement(c, "gemma3_270m", tmp_path) for c in CLAIMS]
-    measured = [v for v in verdicts if v is not None]
+    measured = [v for v in (measurement(c, "gemma3_270m", tmp_path) for c in CLAIMS) if v is not None]
     assert len(measured) == len(CLAIMS) - 1  # the from-scratch claim is the toy world's
-    assert {v for _, v in measured} == {"does not"}
-
-
-def test_verdicts_follow_their_rules(tmp_path):
-    files = at_chance()
-    files["two_hop_ocr"]["first_hop"] = hop_results(2.0)
-    files["two_hop_ocr"]["second_hop"] = hop_results(7.0)
-    files["data_ordering"]["verdicts"].update({"ocr/joint": "OCR", "ocr/facts_first": "OCR"})
-    files["grafting"]["verdicts"]["claim"] = "weak"
-    write(tmp_path, "gemma3_270m", files)
-    got = {c.text: measurement(c, "gemma3_270m", tmp_path) for c in CLAIMS}
-    assert got["First-hop OCR: finetuned facts generalise to their implications"][1] == "agrees"
-    assert got["Second-hop OCR"][1] == "partly"
-    assert got["Data ordering: OCR after joint and facts-first training, none after implications-first"][1] == "agrees"
-    assert "graft 9.50 [9.50, 9.50] (95% bootstrap of the mean, 3 seeds)" in got[
-        "Weight grafting: the implication-training change carries over to counterfactual facts"][0]
+    assert {verdict for _, verdict in measured} <= {"does not", "not tested"}
     table = claims_table(tmp_path)
-    assert table.count("\n") == len(CLAIMS) + 2 and "not run" in table  # no toy results here
+    assert table.count("\n| [") == len(CLAIMS) and "not run" in table  # no toy results here
+    assert "Protocol: `gemma3_270m`: 84 training people" in table and "Rule: agrees:" in table
+
+
+def test_the_table_reads_the_stored_verdict(tmp_path):
+    files = at_chance()
+    files["grafting"]["claims"]["graft"].update(verdict="partly", measurement="stored text")
+    write(tmp_path, "gemma3_270m", files)
+    got = {c.key: measurement(c, "gemma3_270m", tmp_path) for c in CLAIMS if c.result == "grafting"}
+    assert got["graft"] == ("stored text", "partly")
+
+
+def test_results_made_before_the_rules_are_named(tmp_path):
+    files = at_chance()
+    del files["grafting"]["claims"]
+    write(tmp_path, "gemma3_270m", files)
+    with pytest.raises(ParameterError, match="rerun its chapter, notebooks/04_grafting.ipynb"):
+        claims_table(tmp_path)
 
 
 def test_missing_results_folder_is_named(tmp_path):
-    from extractive_core.errors import ParameterError
-
     with pytest.raises(ParameterError, match="run the notebooks first"):
         claims_table(tmp_path / "nope")
 
 
 def test_chapter_claims_lists_its_chapters_claims(tmp_path):
     from extractive_core.claims import chapter_claims
-    from extractive_core.errors import ParameterError
 
     write(tmp_path, "gemma3_270m", at_chance())
     text = chapter_claims("03_layer_freezing", root=tmp_path)
-    assert text.count("The paper (OLMo-7b)") == 2 and text.count("**does not**") == 2
+    assert text.count("The paper (OLMo-7b)") == 2
     with pytest.raises(ParameterError, match="no claim is shown by"):
-        chapter_claims("06_model_sweep", root=tmp_path)
+        chapter_claims("08_reproducibility", root=tmp_path)

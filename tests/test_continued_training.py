@@ -121,7 +121,7 @@ def test_data_ordering_results(lm):
 
 
 def test_degenerate_run_is_never_ocr():
-    flat = {"chance": 9.5, "orders": {"joint": {"per_seed": [{"test_implications": [9.5, 9.5]}] * 3,
+    flat = {"chance": 9.5, "orders": {"joint": {"per_seed": [{"test_implications": [9.5, 9.5], "test_facts": [9, 0]}] * 3,
                                                 "test_implications_final": {"mean": 9.5}}}}
     assert ocr_verdict(flat, "joint") == "no OCR"
     assert r_squared(torch.zeros(5).numpy(), torch.arange(5.0).numpy()) != r_squared(torch.arange(5.0).numpy(),
@@ -134,8 +134,8 @@ def test_grafting_table_and_localisation(lm):
     for row in out["table"].values():
         assert set(row) == {"Impl F'", "Impl F", "F'"} and all(0 <= v["mean"] <= 19 for v in row.values())
     loc = out["localisation"]["per_seed"][0]
-    n_layers = lm.model.config.num_hidden_layers
-    assert len(loc["mlp"]["informative"]) == n_layers and len(loc["heads"]["downstream"]) == n_layers * 4
+    n_points = len(out["localisation"]["display_tokens"]) * lm.model.config.num_hidden_layers  # token x layer
+    assert len(loc["mlp"]["informative"]) == n_points and len(loc["heads"]["downstream"]) == n_points * 4
     assert set(out["verdicts"]) == {"impl_cf/graft - W_F'", "impl_cf/graft - control", "claim"}
 
 
@@ -145,7 +145,8 @@ def test_graft_rows_are_the_base_plus_their_deltas(lm):
 
     s = setting(lm)
     f, g = daxwug("F", n=N), daxwug("F'", n=N)
-    deltas = seed_deltas(lm, f, g, s, 0)
+    deltas, learned = seed_deltas(lm, f, g, s, 0)
+    assert set(learned) == {"F", "Impl F", "Impl alone", "F'"} and all(0 <= v <= 19 for v in learned.values())
     ranks = table_ranks(lm, f, g, graft_rows(deltas))
     from extractive_core.metrics import mean_rank
 
@@ -195,15 +196,20 @@ def test_all_weights_setting_trains_embeddings_with_every_layer(lm):
         setting(lm, trainable="all", first_layer=1)
 
 
-def test_grafting_claim_needs_separation_and_a_clear_rank():
+def test_grafting_claim_needs_separation_a_clear_rank_and_its_preconditions():
     from extractive_core.grafting import claim_verdict
 
-    def results(diffs, graft_mean):
-        comparisons = {k: {"n": 3, "ci95": list(v), "mean": sum(v) / 2} for k, v in diffs.items()}
-        return {"chance": 9.5, "comparisons": comparisons, "table": {"graft": {"Impl F'": {"mean": graft_mean}}}}
+    def results(w_cf, graft, control, learned=0.1, covered=True):
+        per_seed = [{"W_F'": {"Impl F'": a}, "graft": {"Impl F'": b}, "control": {"Impl F'": c},
+                     "phase_end_ranks": {"F": learned, "Impl F": 0.1, "Impl alone": 0.1, "F'": 0.1}}
+                    for a, b, c in zip(w_cf, graft, control)]
+        return {"chance": 9.5, "per_seed": per_seed, "coverage": {"every F' city has an Impl F person": covered}}
 
-    assert claim_verdict(results({"graft - W_F'": (-9, -7), "graft - control": (-8, -6)}, 1.0)) == "holds"
-    assert claim_verdict(results({"graft - W_F'": (-2, -0.5), "graft - control": (-1, -0.2)}, 8.8)) == "weak"
-    assert claim_verdict(results({"graft - W_F'": (-2, 0.5), "graft - control": (-8, -6)}, 1.0)) == "does not hold"
+    w, c = [9.1, 9.3, 9.0], [8.4, 8.6, 8.3]
+    assert claim_verdict(results(w, [1.0, 1.2, 0.9], c)) == "holds"
+    assert claim_verdict(results(w, [6.0, 6.3, 5.9], c)) == "weak"
+    assert claim_verdict(results(w, [9.0, 6.0, 8.0], c)) == "does not hold"
+    assert claim_verdict(results(w, [1.0, 1.2, 0.9], c, learned=4.0)) == "not tested"  # F never learned
+    assert claim_verdict(results(w, [1.0, 1.2, 0.9], c, covered=False)) == "not tested"
     # a degenerate model: every row at chance, paired differences exactly 0
-    assert claim_verdict(results({"graft - W_F'": (0, 0), "graft - control": (0, 0)}, 9.5)) == "does not hold"
+    assert claim_verdict(results([9.5] * 3, [9.5] * 3, [9.5] * 3)) == "does not hold"

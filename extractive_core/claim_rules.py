@@ -1,0 +1,228 @@
+"""The rules that turn a chapter's results into a verdict on one of the paper's claims, in
+one vocabulary: ``agrees``, ``partly``, ``does not``, or ``not tested`` when a precondition
+of the experiment failed (the experiment could not have shown the effect, so its result is
+no finding either way).
+
+Written down before the runs, and held to one standard: every ``agrees`` and ``partly``
+rests on an interval over seeds or a test against a null, never on bare means.
+
+- Conditions that share seeds are compared seed by seed: a paired t-interval of the mean
+  difference (``stats.paired_difference``) must lie on the claimed side of 0.
+- A rule that makes k such comparisons gives each the level 1 - 0.05 / k (Bonferroni), so
+  that a result with no effect reads ``partly`` or ``agrees`` in at most about 5% of draws
+  (``tests/test_claim_rules.py`` feeds every rule no-effect versions of real results).
+- A bound against a fixed rank (chance, half of chance) uses the t-interval of the mean.
+- Localisation is a permutation test of the scatter's correlation (``stats.permutation_r2``),
+  one-sided at 0.05 / (2 k): the level at which the intervals' one side errs.
+
+Each rule returns a ``Claim`` dict: ``verdict``, ``measurement`` (the sentence the table
+prints), ``rule``, ``inputs`` (the per-seed numbers it read) and ``preconditions``. The
+chapter's module computes it and stores it in its results file (``claims``); the claims
+table only reads it. Torch-free, so the table builds from results alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import numpy as np
+
+from .stats import paired_difference, permutation_r2, t_interval
+
+VERDICTS = ("agrees", "partly", "does not")
+NOT_TESTED = "not tested"
+ALPHA = 0.05  # family-wise error of a rule's comparisons on a no-effect result
+LEARNED = 1.0  # a set of facts is learned when its mean rank is below this (the two-hop chapter's rule)
+
+Claim = dict[str, Any]
+
+
+def level(k: int) -> float:
+    """The confidence level of each of a rule's ``k`` comparisons (Bonferroni)."""
+    return 1 - ALPHA / k
+
+
+def below(a: Sequence[float], b: Sequence[float], k: int = 1) -> bool:
+    """Is ``a`` below ``b``, seed by seed: the paired interval of ``a - b`` entirely below 0?"""
+    d = paired_difference(a, b, level(k))
+    return d["n"] >= 2 and d["ci95"][1] < 0
+
+
+def above(a: Sequence[float], b: Sequence[float], k: int = 1) -> bool:
+    """Is ``a`` above ``b``, seed by seed (``below`` the other way round)?"""
+    return below(b, a, k)
+
+
+def upper(values: Sequence[float], k: int = 1) -> float:
+    """Upper end of the t-interval of the mean (infinite with fewer than 2 seeds)."""
+    return t_interval(values, level(k))[1]
+
+
+def lower(values: Sequence[float], k: int = 1) -> float:
+    """Lower end of the t-interval of the mean (minus infinity with fewer than 2 seeds)."""
+    return t_interval(values, level(k))[0]
+
+
+def claim(verdict: str, measurement: str, rule: str, inputs: dict[str, Any],
+          preconditions: Mapping[str, bool] | None = None) -> Claim:
+    """A rule's result; a failed precondition makes the verdict ``not tested``."""
+    preconditions = dict(preconditions or {})
+    failed = [name for name, ok in preconditions.items() if not ok]
+    if failed:
+        verdict = NOT_TESTED
+        measurement += f" (precondition failed: {', '.join(failed)})"
+    return {"verdict": verdict, "measurement": measurement, "rule": rule, "inputs": inputs,
+            "preconditions": preconditions}
+
+
+def precondition_text(preconditions: Mapping[str, bool]) -> str:
+    """One sentence: which preconditions held and which failed."""
+    met = [k for k, ok in preconditions.items() if ok]
+    failed = [k for k, ok in preconditions.items() if not ok]
+    return ("Preconditions: " + ("all met" if not failed else "**failed**: " + "; ".join(failed))
+            + (f" (met: {'; '.join(met)})" if met else "") + ".")
+
+
+def fmt(values: Sequence[float]) -> str:
+    """``mean [lo, hi]``: the mean and its 95% t-interval (min-max below 2 seeds)."""
+    lo, hi = t_interval(values)
+    if not np.isfinite([lo, hi]).all():
+        lo, hi = min(values), max(values)
+    return f"{np.mean(values):.2f} [{lo:.2f}, {hi:.2f}]"
+
+
+def seeds_text(n: int) -> str:
+    return f"{n} seed{'s' if n != 1 else ''}"
+
+
+# -- the rules ---------------------------------------------------------------------------
+
+OCR_RULE = ("agrees: the never-trained implications' rank fell (paired t-interval of final - before below 0) to a "
+            "mean whose t-interval lies below half of chance; partly: it fell, to below chance - 1; "
+            "else does not. Precondition: the facts were learned (mean final fact rank < 1).")
+
+
+def ocr(before: Sequence[float], final: Sequence[float], facts_final: Sequence[float], chance: float) -> Claim:
+    """Out-of-context reasoning: did finetuning on facts move their implications' rank
+    (``before`` -> ``final``, per seed) well below ``chance``?"""
+    k = 2  # the drop, and the final rank's bound
+    fell = below(final, before, k)
+    verdict = ("agrees" if fell and upper(final, k) < chance / 2 else
+               "partly" if fell and upper(final, k) < chance - 1 else "does not")
+    return claim(verdict, f"implication rank {fmt(before)} -> {fmt(final)} (chance {chance:g}, "
+                          f"{seeds_text(len(final))})", OCR_RULE,
+                 {"before": list(before), "final": list(final), "facts_final": list(facts_final), "chance": chance},
+                 {"facts learned": float(np.mean(facts_final)) < LEARNED})
+
+
+FREEZING_RULE = ("agrees: with the claimed block's update dropped, the implication rank is above both the whole "
+                 "update's and the other block's dropped (paired t-intervals, Bonferroni over the 2); partly: above "
+                 "one of them; else does not. Precondition: the whole update shows OCR (below the rank with every "
+                 "layer's update dropped).")
+
+
+def freezing(rows: Mapping[str, Sequence[float]], needed: str) -> Claim:
+    """Layer freezing after training: ``rows`` holds per-seed implication ranks of
+    ``None``, ``Early``, ``Late`` and ``All`` (the block dropped from the update)."""
+    other = "Late" if needed == "Early" else "Early"
+    hit, miss, whole, base = rows[needed], rows[other], rows["None"], rows["All"]
+    k = 2
+    worse = [above(hit, whole, k), above(hit, miss, k)]
+    verdict = "agrees" if all(worse) else "partly" if any(worse) else "does not"
+    return claim(verdict, f"{needed} frozen {fmt(hit)}; {other} frozen {fmt(miss)}; nothing frozen {fmt(whole)} "
+                          f"({seeds_text(len(hit))})", FREEZING_RULE,
+                 {row: list(v) for row, v in rows.items()} | {"needed": needed},
+                 {"OCR with the whole update": below(whole, base)})
+
+
+STORAGE_RULE = ("agrees: the second hop's late-block share of the positive informative MLP score is above the first "
+                "hop's (paired over seeds) and above the uniform share (the late block's fraction of the layers), "
+                "t-intervals with Bonferroni over the 2; partly: above the first hop's only; else does not.")
+
+
+def late_share(layer_totals: Sequence[float], late_start: int) -> float:
+    """The late block's share of the positive part of per-layer informative MLP totals."""
+    pos = np.clip(np.asarray(layer_totals, float), 0, None)
+    return float(pos[late_start:].sum() / pos.sum()) if pos.sum() > 0 else float("nan")
+
+
+def storage(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]], late_start: int) -> Claim:
+    """Where the fact is stored: per seed, each hop's informative MLP layer totals."""
+    s1, s2 = [late_share(t, late_start) for t in first], [late_share(t, late_start) for t in second]
+    n = len(first[0])
+    uniform = (n - late_start) / n
+    k = 2
+    later = above(s2, s1, k)
+    verdict = "agrees" if later and lower(s2, k) > uniform else "partly" if later else "does not"
+    return claim(verdict, f"late-block share of the informative MLP score: first hop {fmt(s1)}, second hop "
+                          f"{fmt(s2)}, uniform {uniform:.2f} ({seeds_text(len(s1))})", STORAGE_RULE,
+                 {"first_hop": s1, "second_hop": s2, "uniform": uniform, "late_start": late_start})
+
+
+ORDERING_RULE = ("agrees: after joint and after facts-first training, the test people's final implication rank is "
+                 "each below the implications-first one (paired t-intervals, Bonferroni over the 2); partly: one of "
+                 "the two; else does not. Preconditions: every test person's city has training people, and each "
+                 "phase learned what it trained (mean rank < 1 at the phase's end).")
+
+
+def ordering(finals: Mapping[str, Sequence[float]], preconditions: Mapping[str, bool]) -> Claim:
+    """Data ordering: per order, the test people's per-seed final implication rank."""
+    k = 2
+    lower_than = {o: below(finals[o], finals["impl_first"], k) for o in ("joint", "facts_first")}
+    verdict = "agrees" if all(lower_than.values()) else "partly" if any(lower_than.values()) else "does not"
+    n = len(finals["impl_first"])
+    text = "; ".join(f"{o} {fmt(v)}" for o, v in finals.items())
+    return claim(verdict, f"test people's final implication rank: {text} ({seeds_text(n)})", ORDERING_RULE,
+                 {o: list(v) for o, v in finals.items()}, preconditions)
+
+
+GRAFT_RULE = ("agrees: under the graft, the Impl F' rank is below both W_F' and the control (paired t-intervals) "
+              "and its t-interval lies below half of chance (Bonferroni over the 3); partly: below both, not that "
+              "low; else does not. Preconditions: F and F' and the implications of F were learned (mean rank < 1 "
+              "at each phase's end), and every F' city has an Impl F person (so its animal was trained).")
+
+
+def graft(impl_cf: Mapping[str, Sequence[float]], chance: float, preconditions: Mapping[str, bool]) -> Claim:
+    """Weight grafting: per row (``W_F'``, ``graft``, ``control``), the per-seed Impl F' rank."""
+    k = 3  # two comparisons and one bound
+    both = below(impl_cf["graft"], impl_cf["W_F'"], k) and below(impl_cf["graft"], impl_cf["control"], k)
+    verdict = "agrees" if both and upper(impl_cf["graft"], k) < chance / 2 else "partly" if both else "does not"
+    text = "; ".join(f"{row} {fmt(v)}" for row, v in impl_cf.items())
+    return claim(verdict, f"Impl F' rank: {text} (chance {chance:g}, {seeds_text(len(impl_cf['graft']))})", GRAFT_RULE,
+                 {row: list(v) for row, v in impl_cf.items()} | {"chance": chance}, preconditions)
+
+
+LOCALISATION_RULE = ("agrees: for MLPs and for heads, each on its own, the informative scores correlate positively "
+                     "with the downstream scores over the (token, layer[, head]) points, beyond a permutation null "
+                     "(downstream shuffled over the components within each seed; mean signed r^2 over seeds, "
+                     "one-sided p < 0.0125 each, the one-sided level of the other rules' intervals); partly: one of the two; else does not.")
+
+
+def localisation(points: Mapping[str, Sequence[tuple[Sequence[float], Sequence[float]]]], resamples: int = 2000) -> Claim:
+    """Grafting localisation: per part (``mlp``, ``heads``), per seed the (informative,
+    downstream) score of each point."""
+    tests = {part: permutation_r2(pairs, resamples=resamples) for part, pairs in points.items()}
+    hit = {part: t["p"] < ALPHA / (2 * len(points)) and t["statistic"] > 0 for part, t in tests.items()}
+    verdict = "agrees" if all(hit.values()) else "partly" if any(hit.values()) else "does not"
+    text = "; ".join(f"{'MLPs' if part == 'mlp' else part} signed r^2 {t['statistic']:.2f} (permutation p {t['p']:.3f}, "
+                     f"{t['n_points'][0]} points)" for part, t in tests.items())
+    n = len(next(iter(points.values())))
+    return claim(verdict, f"{text} ({seeds_text(n)})", LOCALISATION_RULE, {"tests": tests})
+
+
+FROM_SCRATCH_RULE = ("agrees: the facts_first corpus's final implication rank is below each corpus without "
+                     "implications of known facts (impl_first_strict, no_impl) on both hops (paired over pretraining "
+                     "seeds, t-intervals with Bonferroni over the 4); partly: in some; else does not.")
+
+
+def from_scratch(finals: Mapping[str, Mapping[str, Sequence[float]]]) -> Claim:
+    """Toy world pretraining order: ``finals[hop][mode]``, per-seed final implication ranks."""
+    pairs = [(hop, m) for hop in finals for m in ("impl_first_strict", "no_impl") if m in finals[hop]]
+    k = max(len(pairs), 1)
+    better = {f"{hop}/{m}": below(finals[hop]["facts_first"], finals[hop][m], k) for hop, m in pairs}
+    hits = sum(better.values())
+    verdict = "agrees" if pairs and hits == len(pairs) else "partly" if hits else "does not"
+    text = "; ".join(f"{hop.replace('_', '-')} facts_first {fmt(v['facts_first'])}" for hop, v in finals.items())
+    return claim(verdict, f"final implication rank: {text}; below in {hits} of {len(pairs)} comparisons "
+                          f"({seeds_text(len(finals[pairs[0][0]]['facts_first']) if pairs else 0)})",
+                 FROM_SCRATCH_RULE, {"finals": finals, "better": better})

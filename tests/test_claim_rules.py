@@ -1,0 +1,172 @@
+"""Every claim rule, fed no-effect versions of the committed results, reads "does not" in
+at least 95% of draws; fed a clear effect, it agrees. The no-effect versions: conditions
+made identical (each condition's per-seed values drawn around the same base, with the
+seeds' own spread), components shuffled within a seed, ranks at chance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from extractive_core import claim_rules
+from extractive_core.results import load_json
+
+ROOT = Path(__file__).resolve().parents[1] / "results"
+MODELS = ("gemma3_270m", "toyworld")
+DRAWS = 400
+REQUIRED = 0.95
+OK = {"every precondition": True}
+
+
+def results(model: str, name: str) -> dict:
+    path = ROOT / model / f"{name}.json"
+    if not path.is_file():
+        pytest.skip(f"no committed {path.relative_to(ROOT.parent)}")
+    return load_json(path)
+
+
+def spread(*conditions: list[float]) -> float:
+    """The seeds' pooled standard deviation within conditions (0.5 rank where they agree exactly)."""
+    sd = float(np.sqrt(np.mean([np.var(c, ddof=1) for c in conditions if len(c) > 1])))
+    return sd if sd > 1e-6 else 0.5
+
+
+def identical(base: list[float], names: tuple[str, ...], sd: float, rng: np.random.Generator) -> dict[str, list[float]]:
+    """No effect: every condition is ``base`` plus independent noise of the seeds' spread."""
+    return {n: list(np.asarray(base) + rng.normal(0, sd, len(base))) for n in names}
+
+
+def share_does_not(verdicts: list[str]) -> float:
+    return sum(v == "does not" for v in verdicts) / len(verdicts)
+
+
+@pytest.mark.parametrize("model", ("gemma3_270m",))
+@pytest.mark.parametrize("hop", ("first_hop", "second_hop"))
+def test_ocr_at_chance_does_not(model, hop):
+    r = results(model, "two_hop_ocr")[hop]
+    seeds = list(r["per_seed"].values())
+    facts = [s["train_rank"][-1] for s in seeds]
+    chance, rng = r["chance_rank"], np.random.default_rng(0)
+    got = []
+    for _ in range(DRAWS):
+        at_chance = identical([chance] * len(seeds), ("before", "final"), 1.0, rng)
+        got.append(claim_rules.ocr(at_chance["before"], at_chance["final"], facts, chance)["verdict"])
+    assert share_does_not(got) >= REQUIRED
+    same = [s["test_rank"][0] for s in seeds]
+    assert claim_rules.ocr(same, same, facts, chance)["verdict"] == "does not"
+
+
+def test_ocr_agrees_on_a_clear_drop_and_is_not_tested_without_learned_facts():
+    assert claim_rules.ocr([9.5, 9.6, 9.4], [0.5, 0.7, 0.4], [0.0, 0.0, 0.1], 9.5)["verdict"] == "agrees"
+    assert claim_rules.ocr([9.5, 9.6, 9.4], [6.5, 6.9, 6.4], [0.0, 0.0, 0.1], 9.5)["verdict"] == "partly"
+    assert claim_rules.ocr([9.5, 9.6, 9.4], [0.5, 0.7, 0.4], [3.0, 2.0, 4.0], 9.5)["verdict"] == "not tested"
+
+
+@pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("hop,needed", (("first_hop", "Early"), ("second_hop", "Late")))
+def test_freezing_with_identical_rows_does_not(model, hop, needed):
+    rows = results(model, "layer_freezing")["hops"][hop]
+    values = {row: rows[row]["implication"]["values"] for row in ("None", "Early", "Late", "All")}
+    sd, rng = spread(values["None"], values["Early"], values["Late"]), np.random.default_rng(1)
+    base = values["None"]  # no block effect; every layer's update dropped far above (the precondition met)
+    far = [v + 6.0 for v in base]
+    got = [claim_rules.freezing({**identical(base, ("None", "Early", "Late"), sd, rng), "All": far},
+                                needed)["verdict"] for _ in range(DRAWS)]
+    assert share_does_not(got) >= REQUIRED
+
+
+def test_freezing_agrees_on_a_clear_effect_and_needs_whole_update_ocr():
+    rows = {"None": [1.0, 1.2, 0.9], "Early": [8.0, 8.3, 8.1], "Late": [1.1, 1.0, 1.3], "All": [9.0, 9.1, 9.2]}
+    assert claim_rules.freezing(rows, "Early")["verdict"] == "agrees"
+    assert claim_rules.freezing(rows, "Late")["verdict"] == "does not"
+    assert claim_rules.freezing({**rows, "None": rows["All"]}, "Early")["verdict"] == "not tested"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_storage_with_the_same_profile_for_both_hops_does_not(model):
+    r = results(model, "extractive_scores")
+    late = r.get("late_start") or {"gemma3_270m": 14, "toyworld": 3}[model]
+    first = np.asarray(r["hops"]["first_hop"]["scores"]["informative"]["layer_totals_per_seed"]["mlp"])
+    rng = np.random.default_rng(2)
+    got = []
+    for _ in range(DRAWS):
+        profile = first[rng.integers(0, len(first), len(first))]  # one profile per seed, the same for both hops
+        a, b = (profile * rng.lognormal(0, 0.2, profile.shape) for _ in range(2))
+        got.append(claim_rules.storage(a.tolist(), b.tolist(), late)["verdict"])
+    assert share_does_not(got) >= REQUIRED
+
+
+def test_storage_agrees_when_the_second_hop_sits_late():
+    early = [[4.0, 3.0, 1.0, 0.5], [4.2, 2.8, 1.1, 0.4], [3.9, 3.1, 0.9, 0.6]]
+    late = [[0.5, 1.0, 2.0, 6.0], [0.6, 0.9, 2.1, 5.5], [0.4, 1.1, 1.9, 6.4]]
+    assert claim_rules.storage(early, late, 3)["verdict"] == "agrees"
+    assert claim_rules.storage(late, early, 3)["verdict"] == "does not"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_ordering_with_identical_orders_does_not(model):
+    r = results(model, "data_ordering")
+    finals = {o: [s["test_implications"][-1] for s in d["per_seed"]] for o, d in r["orders"].items()}
+    sd, rng = spread(*finals.values()), np.random.default_rng(3)
+    got = [claim_rules.ordering(identical(finals["joint"], tuple(finals), sd, rng), OK)["verdict"]
+           for _ in range(DRAWS)]
+    assert share_does_not(got) >= REQUIRED
+    same = {o: finals["joint"] for o in finals}
+    assert claim_rules.ordering(same, OK)["verdict"] == "does not"
+
+
+def test_ordering_agrees_on_the_papers_pattern_and_reports_a_failed_precondition():
+    finals = {"joint": [3.0, 3.5, 2.8], "facts_first": [4.0, 4.4, 3.9], "impl_first": [8.5, 8.9, 8.4]}
+    assert claim_rules.ordering(finals, OK)["verdict"] == "agrees"
+    failed = claim_rules.ordering(finals, {"every test city has training people": False})
+    assert failed["verdict"] == "not tested" and "every test city" in failed["measurement"]
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_graft_with_identical_rows_does_not(model):
+    r = results(model, "grafting")
+    impl_cf = {row: [s[row]["Impl F'"] for s in r["per_seed"]] for row in ("W_F'", "graft", "control")}
+    sd, rng = spread(*impl_cf.values()), np.random.default_rng(4)
+    got = [claim_rules.graft(identical(impl_cf["W_F'"], tuple(impl_cf), sd, rng), r["chance"], OK)["verdict"]
+           for _ in range(DRAWS)]
+    assert share_does_not(got) >= REQUIRED
+
+
+def test_graft_agrees_on_the_papers_table():
+    rows = {"W_F'": [9.1, 9.2, 9.0], "graft": [1.1, 1.3, 1.0], "control": [8.4, 8.5, 8.3]}
+    assert claim_rules.graft(rows, 9.5, OK)["verdict"] == "agrees"
+    assert claim_rules.graft({**rows, "graft": [6.0, 6.2, 5.9]}, 9.5, OK)["verdict"] == "partly"
+
+
+@pytest.mark.parametrize("model", MODELS)
+def test_localisation_with_shuffled_components_does_not(model):
+    local = results(model, "grafting")["localisation"]["per_seed"]
+    rng = np.random.default_rng(5)
+    got = []
+    for _ in range(200):
+        points = {part: [(seed[part]["informative"], list(rng.permutation(seed[part]["downstream"])))
+                         for seed in local] for part in ("mlp", "heads")}
+        got.append(claim_rules.localisation(points, resamples=400)["verdict"])
+    assert share_does_not(got) >= REQUIRED
+
+
+def test_localisation_agrees_when_both_parts_correlate():
+    rng = np.random.default_rng(6)
+    x = [rng.normal(size=60) for _ in range(3)]
+    points = {part: [(xi.tolist(), (xi + 0.3 * rng.normal(size=60)).tolist()) for xi in x] for part in ("mlp", "heads")}
+    assert claim_rules.localisation(points)["verdict"] == "agrees"
+    negative = {part: [(a, [-v for v in b]) for a, b in pairs] for part, pairs in points.items()}
+    assert claim_rules.localisation(negative)["verdict"] == "does not"
+
+
+def test_from_scratch_with_identical_corpora_does_not():
+    r = results("toyworld", "pretraining_order")
+    finals = {hop: {m: d[hop]["final_test_rank"] for m, d in r["modes"].items()} for hop in ("first_hop", "second_hop")}
+    rng = np.random.default_rng(7)
+    got = []
+    for _ in range(DRAWS):
+        drawn = {hop: identical(v["no_impl"], tuple(v), spread(*v.values()), rng) for hop, v in finals.items()}
+        got.append(claim_rules.from_scratch(drawn)["verdict"])
+    assert share_does_not(got) >= REQUIRED
