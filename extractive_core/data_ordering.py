@@ -28,7 +28,7 @@ from .errors import ParameterError
 from .models import LoadedModel
 from .numerics import provenance
 from .params import check_choices, check_seeds
-from .stats import direction, interval_text, paired_difference, summarise
+from .stats import compared, direction, interval_text, paired_difference, summarise
 
 ORDERS = ("joint", "facts_first", "impl_first")
 COMPARISONS = (("joint", "impl_first"), ("facts_first", "impl_first"), ("joint", "facts_first"))
@@ -176,7 +176,7 @@ def ordering_findings(results: dict[str, Any]) -> list[str]:
         a, b = key.split(" - ")
         lines.append(f"**{a}** minus **{b}**, test people's final implication rank: "
                      f"{interval_text(diff, signed=True)}: "
-                     f"{a} is {direction(diff)}" + ("" if direction(diff) == "no separation" else f" than {b}") + ".")
+                     f"{compared(a, diff, b)}.")
     if "ordering" in results.get("claims", {}):
         c = results["claims"]["ordering"]
         v = results["verdicts"]

@@ -26,7 +26,7 @@ from .errors import ParameterError, TrainingDivergedError
 from .metrics import autocast, final_hidden, mean_rank
 from .settings import show_progress
 from .params import RunSpec, overridden
-from .precision import MasterWeightAdam
+from .precision import MasterWeightAdam, PlanOptimizer, plan_optimizer
 from .prefix import frozen_prefix, replay_start
 from .tokens import Batch, collate, memoised
 
@@ -126,7 +126,9 @@ def finetune(
         p.requires_grad_(n in names)
     model.eval()
     device = next(model.parameters()).device
-    optimizer = MasterWeightAdam([params[n] for n in names], lr=lr)
+    optimizer: PlanOptimizer = (MasterWeightAdam([params[n] for n in names], lr=lr) if spec.optimizer_plan is None
+                                else plan_optimizer(spec.optimizer_plan, model, [params[n] for n in names], lr,
+                                                    batch_size, spec.autocast))
     before = [w.clone() for w in optimizer.weights()]  # float32
     generator = torch.Generator().manual_seed(spec.seed)
     steps_per_epoch = -(-len(train.examples) // batch_size)

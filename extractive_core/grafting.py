@@ -42,7 +42,7 @@ from .metrics import mean_rank
 from .models import LoadedModel
 from .numerics import provenance
 from .params import check_seeds
-from .stats import direction, interval_text, paired_difference, r_squared, summarise
+from .stats import compared, direction, interval_text, paired_difference, r_squared, summarise
 
 ROWS = ("W_F'", "graft", "control")
 ROW_LABELS = {"W_F'": "W_F'", "graft": "W_F' + (W_{F,Impl} - W_F)", "control": "W_F' + (W_Impl - W)"}
@@ -262,8 +262,8 @@ def grafting_findings(results: dict[str, Any]) -> list[str]:
     control? With the paired differences' intervals."""
     lines = []
     for key, diff in results["comparisons"].items():
-        lines.append(f"Impl F' rank, **{key}**: {interval_text(diff, signed=True)}: the graft is {direction(diff)}"
-                     + ("" if direction(diff) == "no separation" else " than " + key.split(" - ")[1]) + ".")
+        lines.append(f"Impl F' rank, **{key}**: {interval_text(diff, signed=True)}: "
+                     f"{compared('the graft', diff, key.split(' - ')[1])}.")
     graft = results["table"]["graft"]["Impl F'"]
     lines.append(f"The paper's claim (the graft makes the counterfactual implications predictable, below both the "
                  f"W_F' row and the control; Impl F' under the graft {graft['mean']:.2f}, chance "

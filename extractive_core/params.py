@@ -50,6 +50,24 @@ def params_file(name: str) -> Path | None:
 
 TRAINABLE = ("blocks", "all")
 DTYPES = ("float32", "bfloat16", "float16")
+# How a run holds its trained weights and Adam's state (``memory``: their bytes; ``precision``:
+# the optimizers), in the order of precision lost: float32 weights and Adam; bf16 weights with
+# float32 masters and Adam; bf16 weights, bf16 Adam and a bf16 Kahan compensation (torch-optimi).
+PLANS = ("float32", "bf16_masters", "bf16_kahan")
+PLAN_DTYPES = {"float32": "float32", "bf16_masters": "bfloat16", "bf16_kahan": "bfloat16"}  # the model's dtype
+
+
+def check_plan(plan: object, dtype: str | None = None) -> None:
+    """``plan`` is None (today's optimizer for the model's dtype) or one of ``PLANS``; with
+    ``dtype``, the model dtype the plan holds its weights in."""
+    if plan is None:
+        return
+    if plan not in PLANS:
+        raise ParameterError(f"optimizer_plan must be one of {(None,) + PLANS}, got {plan!r}")
+    if dtype is not None and PLAN_DTYPES[plan] != dtype:
+        raise ParameterError(f"optimizer_plan {plan} holds the weights in {PLAN_DTYPES[plan]}, but the model's dtype "
+                             f"is {dtype}: set dtype: {PLAN_DTYPES[plan]} (or load_model(..., dtype="
+                             f"{PLAN_DTYPES[plan]!r})) with this plan")
 
 
 def whole(value: object, least: int) -> bool:
@@ -101,13 +119,17 @@ class Recipe:
 class RunSpec(Recipe):
     """Everything that determines one finetuning run besides the model and the data: the
     recipe, the data-order ``seed``, the trained ``layers`` (None: every layer; kept sorted,
-    each once) and ``autocast`` (None, or the dtype of mixed-precision compute). Built once
-    (``RunSpec.of``) and checked then; ``finetune`` takes it whole, and its fields are the
-    run cache's key (``runs.run_spec``). The model's own dtype comes with the model."""
+    each once), ``autocast`` (None, or the dtype of mixed-precision compute) and
+    ``optimizer_plan`` (None: today's optimizer, ``precision.MasterWeightAdam``; else one of
+    ``PLANS``, ``precision.plan_optimizer``). Built once (``RunSpec.of``) and checked then;
+    ``finetune`` takes it whole, and its fields are the run cache's key (``runs.run_spec``;
+    ``optimizer_plan`` only when set, so the keys of runs without one are as before). The
+    model's own dtype comes with the model."""
 
     seed: int = 0
     layers: tuple[int, ...] | None = None
     autocast: str | None = None
+    optimizer_plan: str | None = None
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -120,17 +142,22 @@ class RunSpec(Recipe):
             object.__setattr__(self, "layers", tuple(sorted(set(layers))))
         if self.autocast not in (None,) + DTYPES:
             raise ParameterError(f"autocast must be one of {(None,) + DTYPES}, got {self.autocast!r}")
+        check_plan(self.optimizer_plan)
 
     @classmethod
     def of(cls, params: ModelParams, recipe: Recipe | None = None, **run: Any) -> RunSpec:
         """A run of ``params``'s model: ``recipe`` (None: the params file's) with the model's
-        ``autocast``, and each non-None value of ``run`` (``seed``, ``layers``, any field)."""
-        base = cls(**(params.recipe if recipe is None else recipe).as_dict(), autocast=params.autocast)
+        ``autocast`` and ``optimizer_plan``, and each non-None value of ``run`` (``seed``,
+        ``layers``, any field)."""
+        base = cls(**(params.recipe if recipe is None else recipe).as_dict(), autocast=params.autocast,
+                   optimizer_plan=params.optimizer_plan)
         return overridden(base, "run", **run)
 
     def as_dict(self) -> dict[str, Any]:
-        """Every field, JSON-ready (``layers`` a list or None)."""
-        return {f.name: getattr(self, f.name) for f in fields(self)} | {
+        """Every field, JSON-ready (``layers`` a list or None); ``optimizer_plan`` only when
+        set (a run without one has the key it had before the field existed)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if not (f.name == "optimizer_plan" and self.optimizer_plan is None)} | {
             "layers": None if self.layers is None else list(self.layers)}
 
 
@@ -161,6 +188,60 @@ class ContinuedTraining:
         if not whole(self.n_people, MONITORED + 21):
             raise ParameterError(f"continued_training n_people must be a whole number > {MONITORED + 20} "
                                  f"(20 test people plus at least {MONITORED + 1} training people), got {self.n_people!r}")
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """params ``architecture``: the numbers of the model's transformers config that its
+    parameter count and activations follow from (``memory``), so a memory plan needs no
+    download. ``num_key_value_heads`` None: as many as the heads; ``head_dim`` None:
+    ``hidden_size // num_attention_heads``."""
+
+    model_type: str
+    hidden_size: int
+    intermediate_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    vocab_size: int
+    num_key_value_heads: int | None = None
+    head_dim: int | None = None
+    tie_word_embeddings: bool = False
+    attention_bias: bool = False
+    mlp_bias: bool = False
+
+    def __post_init__(self) -> None:
+        if not (isinstance(self.model_type, str) and self.model_type):
+            raise ParameterError(f"architecture model_type must be a transformers model_type (e.g. llama), "
+                                 f"got {self.model_type!r}")
+        for name in ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "vocab_size"):
+            if not whole(getattr(self, name), 1):
+                raise ParameterError(f"architecture {name} must be a whole number >= 1, got {getattr(self, name)!r}")
+        for name in ("num_key_value_heads", "head_dim"):
+            if getattr(self, name) is not None and not whole(getattr(self, name), 1):
+                raise ParameterError(f"architecture {name} must be a whole number >= 1 or left out, "
+                                     f"got {getattr(self, name)!r}")
+        if self.num_attention_heads % self.kv_heads:
+            raise ParameterError(f"architecture num_attention_heads ({self.num_attention_heads}) must be a multiple "
+                                 f"of num_key_value_heads ({self.kv_heads})")
+        for name in ("tie_word_embeddings", "attention_bias", "mlp_bias"):
+            if not isinstance(getattr(self, name), bool):
+                raise ParameterError(f"architecture {name} must be true or false, got {getattr(self, name)!r}")
+
+    @property
+    def kv_heads(self) -> int:
+        return self.num_attention_heads if self.num_key_value_heads is None else self.num_key_value_heads
+
+    @property
+    def head_size(self) -> int:
+        return self.hidden_size // self.num_attention_heads if self.head_dim is None else self.head_dim
+
+    @classmethod
+    def of_config(cls, config: Any) -> Architecture:
+        """The section's numbers read from a transformers config (its text config)."""
+        config = config.get_text_config() if hasattr(config, "get_text_config") else config
+        names = [f.name for f in fields(cls)]
+        values = {n: getattr(config, n, None) for n in names}
+        return cls(**{n: v for n, v in values.items() if v is not None})
 
 
 Section = TypeVar("Section", bound="DataclassInstance")  # a typed section: Recipe, RunSpec, ...
@@ -215,6 +296,8 @@ class ModelParams:
     recipe: Recipe = field(default_factory=Recipe)
     continued_training: ContinuedTraining = field(default_factory=ContinuedTraining)
     gguf: str | None = None  # source gguf_file: the file (absolute, ~, relative to this file, or inside `package`)
+    architecture: Architecture | None = None  # the config's numbers, for memory plans without a download
+    optimizer_plan: str | None = None  # None: today's optimizer; else one of PLANS (memory.py, precision.py)
     folder: str = ""  # the folder the params file was read from (set on load, not a YAML key)
 
 
@@ -304,9 +387,14 @@ def load_params(name: str) -> ModelParams:
     late = raw.get("late_start")
     if late is not None and (isinstance(late, bool) or not isinstance(late, int) or late < 1):
         raise ParameterError(f"{path}: late_start must be a whole number >= 1 (the first late layer), got {late!r}")
-    for key, cls in (("recipe", Recipe), ("continued_training", ContinuedTraining), ("toyworld", ToyConfig)):
-        if key in raw or key != "toyworld":
+    for key, cls in (("recipe", Recipe), ("continued_training", ContinuedTraining), ("toyworld", ToyConfig),
+                     ("architecture", Architecture)):
+        if key in raw or key not in ("toyworld", "architecture"):
             raw[key] = load_section(cls, raw.get(key), f"{path}: {key}")
+    try:
+        check_plan(raw.get("optimizer_plan"), raw.get("dtype", "float32"))
+    except ParameterError as err:
+        raise ParameterError(f"{path}: {err}") from None
     return ModelParams(**{"name": name, **raw, "folder": str(path.parent)})
 
 

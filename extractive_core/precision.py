@@ -11,8 +11,13 @@ on weights of size 1e-2) accumulate in the masters instead of vanishing.
 
 from __future__ import annotations
 
+from typing import Any, Protocol, Sequence, overload
+
 import torch
 from torch import nn
+
+from .errors import ParameterError
+from .params import check_plan
 
 
 def adam(params: list[torch.Tensor], lr: float) -> torch.optim.Adam:
@@ -61,3 +66,164 @@ class MasterWeightAdam:
     def weights(self) -> list[torch.Tensor]:
         """The current float32 weights, one per parameter."""
         return [m.detach() for m in self.masters]
+
+
+# Optimizer plans (``params.PLANS``; their device memory: ``memory``). None keeps the optimizer
+# above; ``float32`` and ``bf16_masters`` are that optimizer on a float32 or a bf16 model;
+# ``bf16_kahan`` is torch-optimi's Adam on bf16 weights with Kahan-compensated updates.
+
+
+class PlanOptimizer(Protocol):
+    """What ``finetune`` asks of an optimizer: ``zero_grad`` before the backward pass, ``step``
+    after it, and the float32 weights (at the start: the starting copy; at the end: the
+    weights that give the delta)."""
+
+    def zero_grad(self) -> None: ...
+
+    def step(self) -> None: ...
+
+    def weights(self) -> Sequence[torch.Tensor]: ...
+
+
+class HostWeights(Sequence[torch.Tensor]):
+    """The float32 weights of a ``KahanAdam``, each made in host memory when it is read: the
+    bf16 weight plus its Kahan compensation (the updates not yet rounded into it). Iterating
+    makes one tensor at a time, so a starting copy or a delta costs host memory, not device."""
+
+    def __init__(self, owner: KahanAdam) -> None:
+        self.owner = owner
+
+    def __len__(self) -> int:
+        return len(self.owner.params)
+
+    @overload
+    def __getitem__(self, i: int) -> torch.Tensor: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[torch.Tensor]: ...
+
+    def __getitem__(self, i: int | slice) -> torch.Tensor | list[torch.Tensor]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(len(self))[i]]
+        return self.owner.weight(self.owner.params[i])
+
+
+class KahanAdam:
+    """The ``bf16_kahan`` plan: Adam (torch's defaults: betas 0.9 and 0.999, eps 1e-8, no weight
+    decay) on bf16 weights with bf16 moments and a bf16 Kahan compensation buffer per weight
+    (``optimi.Adam(kahan_sum=True)``), so updates far below bf16's spacing (lr 3e-6 on weights
+    of 1e-2) accumulate in the compensation until they round into the weight.
+
+    ``gradient_release`` (the default): each parameter's step runs inside the backward pass as
+    soon as its gradient is whole, and frees that gradient (optimi's gradient release, through
+    post-accumulate-grad hooks), so the device holds one layer's gradients, not all of them.
+    The hooks live only from ``zero_grad`` to ``step`` (and ``weights`` removes any left), so a
+    later backward pass on the model (the extractive scores') never steps this optimizer.
+
+    ``weights()`` makes the float32 weights in host memory (``HostWeights``), so the starting
+    copy and the delta that ``finetune`` keeps cost no device memory.
+    """
+
+    def __init__(self, params: list[nn.Parameter], lr: float, gradient_release: bool = True) -> None:
+        try:
+            import optimi
+        except ImportError:
+            raise ParameterError("optimizer_plan bf16_kahan needs torch-optimi: pip install torch-optimi") from None
+        wrong = sorted({str(p.dtype).removeprefix("torch.") for p in params if p.dtype != torch.bfloat16})
+        if wrong:
+            raise ParameterError(f"optimizer_plan bf16_kahan trains bf16 weights; these are {wrong}: load the model "
+                                 "with dtype='bfloat16' (params dtype: bfloat16)")
+        self.params = params
+        self.release = gradient_release
+        self.optimizer = optimi.Adam(params, lr=lr, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0,
+                                     kahan_sum=True, gradient_release=gradient_release)
+        self.hooks: list[Any] = []
+
+    def _step_one(self, p: torch.Tensor) -> None:
+        self.optimizer.step(param=p)
+        self.optimizer.zero_grad(param=p)
+
+    def _arm(self) -> None:
+        if self.release and not self.hooks:
+            self.hooks = [p.register_post_accumulate_grad_hook(self._step_one) for p in self.params]
+
+    def _disarm(self) -> None:
+        for h in self.hooks:
+            h.remove()
+        self.hooks = []
+
+    def zero_grad(self) -> None:
+        """Free every gradient; with gradient release, arm the hooks for the coming backward."""
+        for p in self.params:
+            p.grad = None
+        self._arm()
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One Adam step. With gradient release the backward pass took it, parameter by
+        parameter; here only a gradient left over (none, after ``zero_grad`` and backward) is
+        stepped, and the hooks are removed."""
+        self._disarm()
+        if self.release:
+            for p in self.params:
+                if p.grad is not None:
+                    self._step_one(p)
+        else:
+            self.optimizer.step()
+
+    @torch.no_grad()
+    def weight(self, p: torch.Tensor) -> torch.Tensor:
+        """``p``'s float32 weight, in host memory: the bf16 weight plus its compensation."""
+        w = p.detach().to("cpu", torch.float32, copy=True)
+        comp = self.optimizer.state[p].get("kahan_comp") if p in self.optimizer.state else None
+        if isinstance(comp, torch.Tensor) and comp.shape == p.shape and comp.is_floating_point():
+            w += comp.to("cpu", torch.float32)
+        return w
+
+    def weights(self) -> HostWeights:
+        """The float32 weights, one per parameter, each made in host memory when read."""
+        self._disarm()
+        return HostWeights(self)
+
+
+def visible_device_bytes(model: nn.Module) -> int | None:
+    """The memory of the GPUs that hold ``model``'s weights; None when they are all on the CPU."""
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    if not devices:
+        return None
+    return sum(torch.cuda.get_device_properties(i).total_memory for i in devices)
+
+
+def check_run_memory(plan: str, model: nn.Module, params: list[nn.Parameter], batch_size: int,
+                     autocast: str | None) -> None:
+    """Before a run starts on a GPU: a ``ParameterError`` when ``plan`` will not fit the
+    visible devices (``memory.run_bytes``: what is on them now, plus the plan's training state
+    and the activations of one batch), naming the plan that would. On the CPU: nothing."""
+    from . import memory
+
+    device_bytes = visible_device_bytes(model)
+    if device_bytes is None:
+        return
+    devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
+    resident = sum(torch.cuda.memory_allocated(i) for i in devices)
+    weight_bytes = next(model.parameters()).element_size()
+    arch = memory.architecture(getattr(model, "config"))
+    per_layer = memory.counts(arch).per_layer
+    trained = sum(p.numel() for p in params)
+    act = memory.activation_bytes(arch, batch_size * memory.SEQUENCE_TOKENS, 2)
+    needed = memory.run_bytes(plan, trained, resident, weight_bytes, act, min(per_layer, trained),
+                              autocast == "bfloat16" and weight_bytes == 4)
+    memory.check_run_fits(plan, needed, device_bytes)
+
+
+def plan_optimizer(plan: str, model: nn.Module, params: list[nn.Parameter], lr: float, batch_size: int = 8,
+                   autocast: str | None = None) -> PlanOptimizer:
+    """The optimizer of ``plan`` (``params.PLANS``) over ``params`` of ``model``, after
+    checking that the model's dtype is the plan's and, on a GPU, that the run will fit."""
+    check_plan(plan)
+    dtype = str(next(iter(params)).dtype if params else next(model.parameters()).dtype).removeprefix("torch.")
+    check_plan(plan, dtype)
+    check_run_memory(plan, model, params, batch_size, autocast)
+    if plan == "bf16_kahan":
+        return KahanAdam(params, lr)
+    return MasterWeightAdam(params, lr)

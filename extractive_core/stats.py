@@ -105,6 +105,13 @@ def direction(difference: dict) -> str:
     return "lower" if hi < 0 else "higher" if lo > 0 else "no separation"
 
 
+def compared(a: str, difference: dict, b: str) -> str:
+    """``a is lower than b``, ``a is higher than b`` or ``a is not separated from b``, by the
+    interval of the paired ``difference`` a - b (``direction``)."""
+    d = direction(difference)
+    return f"{a} is not separated from {b}" if d == "no separation" else f"{a} is {d} than {b}"
+
+
 def r_squared(x: np.ndarray, y: np.ndarray) -> float:
     """Squared Pearson correlation; nan when either side is constant (never a perfect 1)."""
     x, y = np.asarray(x, float), np.asarray(y, float)

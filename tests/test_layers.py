@@ -150,7 +150,7 @@ def test_every_module_imports_alone_in_a_fresh_process():
 LAYERS = {
     "ground floor": ["errors", "settings", "storage", "events", "pool"],
     "data": ["world", "datasets", "daxwug", "toyworld", "tokenizer", "stats", "results"],
-    "model access": ["params", "architecture", "components", "tokens", "numerics", "pretrain", "models"],
+    "model access": ["params", "memory", "architecture", "components", "tokens", "numerics", "pretrain", "models"],
     "training": ["metrics", "precision", "prefix", "finetune", "run_code", "runs", "parallel", "two_hop_runs",
                  "continued_training"],
     "analysis": ["alignment", "extractive", "exact", "claim_rules", "two_hop_verdicts"],
