@@ -18,7 +18,7 @@ NOTEBOOKS := $(sort $(wildcard notebooks/[0-9]*.ipynb))
 
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: all setup notebooks book test test-clock unit chromium clean
+.PHONY: all setup lock notebooks book test test-clock unit chromium clean
 
 # The main job: the notebooks, then the tidy CSVs beside their results and the book's data page
 # (book/data.md, downloads of every results file and figure), then the book.
@@ -26,12 +26,18 @@ all: notebooks
 	$(BIN)/python -m extractive_core.tidy
 	$(MAKE) book
 
-$(BIN)/.installed: pyproject.toml
+# The versions come from requirements.lock (one environment: the lock, pyproject.toml's ranges and
+# this TORCH pin agree, tests/test_packaging.py checks it); `make lock` rewrites the lock from .venv.
+$(BIN)/.installed: pyproject.toml requirements.lock
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q "$(TORCH)"
-	$(BIN)/pip install -q -e ".[$(EXTRAS)]"
+	$(BIN)/pip install -q -c requirements.lock -e ".[$(EXTRAS)]"
 	touch $@
+
+lock: setup
+	{ sed -n '1,/^# Regenerate/p' requirements.lock; $(BIN)/pip freeze --exclude-editable | grep -iv '^torch=='; } > requirements.lock.new
+	mv requirements.lock.new requirements.lock
 
 setup: $(BIN)/.installed
 

@@ -56,24 +56,15 @@ def interval_label(s: dict) -> str:
     return f"{s['interval']}, {s['n']} seed{'s' if s['n'] != 1 else ''}"
 
 
-def ranks(x: np.ndarray) -> np.ndarray:
-    """Average ranks (ties share their mean rank)."""
-    x = np.asarray(x, float)
-    order = x.argsort(kind="stable")
-    r = np.empty(len(x))
-    r[order] = np.arange(len(x))
-    for v in np.unique(x):
-        tied = x == v
-        r[tied] = r[tied].mean()
-    return r
-
-
 def spearman(a: Sequence[float], b: Sequence[float]) -> float:
-    """Spearman rank correlation (nan when either side is constant)."""
-    ra, rb = ranks(np.asarray(a)), ranks(np.asarray(b))
-    if ra.std() == 0 or rb.std() == 0:
+    """Spearman rank correlation (``scipy.stats.spearmanr``, ties at their mean rank); nan when
+    either side is constant."""
+    from scipy import stats as scipy_stats
+
+    x, y = np.asarray(a, float).reshape(-1), np.asarray(b, float).reshape(-1)
+    if x.std() == 0 or y.std() == 0:
         return float("nan")
-    return float(np.corrcoef(ra, rb)[0, 1])
+    return float(scipy_stats.spearmanr(x, y).statistic)
 
 
 def mean_pairwise_spearman(rows: Sequence[Sequence[float]]) -> float:

@@ -109,3 +109,21 @@ def test_an_installed_wheel_works_without_a_checkout(tmp_path):
     assert results["provenance"]["run_cache"]["trained"] == 2  # both hops trained here, none reused
     assert (work / "figures" / "toyworld" / "two_hop_ocr.png").is_file()
     assert not (site / "results").exists() and not (site / "figures").exists()
+
+    # The same chapter on a hub id with no params file: a tiny random llama saved as a local
+    # checkpoint (no download), params derived from its config.
+    from conftest import tiny_model
+    from extractive_core.datasets import dataset_texts
+    from extractive_core.tokenizer import word_tokenizer, words_of
+
+    tokenizer = word_tokenizer(words_of(dataset_texts()))
+    folder = tmp_path / "models" / "nobody--tiny-llama"
+    tiny_model("llama", len(tokenizer), n_layers=4).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    env.update(EXTRACTIVE_MODEL_DIR=str(tmp_path / "models"), HF_HUB_OFFLINE="1", CUDA_VISIBLE_DEVICES="")
+    python("import papermill\n"
+           f"papermill.execute_notebook({str(notebook)!r}, {str(work / 'hub.ipynb')!r}, cwd={str(work)!r},\n"
+           "    parameters={'model': 'nobody/tiny-llama', 'seeds': [0], 'epochs': 1, 'toy_model': None},\n"
+           "    progress_bar=False)")
+    hub = json.loads((work / "results" / "nobody--tiny-llama" / "two_hop_ocr.json").read_text())
+    assert hub["model"] == "nobody--tiny-llama" and hub["seeds"] == [0] and hub["epochs"] == 1

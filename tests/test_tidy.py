@@ -5,6 +5,7 @@ give, and the data page links every results file and figure."""
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 import sys
@@ -212,3 +213,12 @@ def test_the_command_writes_the_csvs_and_the_page_without_torch(tmp_path):
     assert made == sorted(p.with_suffix(".csv").name for p in (RESULTS / "toyworld").glob("*.json"))
     page = (tmp_path / "book" / "data.md").read_text()
     assert "{download}`CSV <../results/toyworld/grafting.csv>`" in page and str(tmp_path) not in page
+
+
+def test_every_chapter_links_its_section_of_the_data_page():
+    page = (REPO / "book" / "data.md").read_text()
+    for notebook in sorted((REPO / "notebooks").glob("[0-9]*.ipynb")):
+        anchor = notebook.stem.split("_", 1)[-1].replace("_", "-")
+        text = "".join("".join(c["source"]) for c in json.loads(notebook.read_text())["cells"] if c["cell_type"] == "markdown")
+        assert f"{{ref}}`data-{anchor}`" in text, f"{notebook.name} does not link its data (data-{anchor})"
+        assert f"(data-{anchor})=" in page, f"book/data.md has no section data-{anchor} for {notebook.name}"
