@@ -42,6 +42,14 @@ def test_no_committed_notebook_has_injected_parameters(path):
                             "(it overrides the parameters cell)")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
+def test_every_cell_has_tags_for_papermill(path):
+    """papermill looks for its parameters cells through every cell's ``metadata.tags``; a cell
+    without them (added by hand) fails the test command's parameter injection."""
+    untagged = [i for i, c in enumerate(json.loads(path.read_text())["cells"]) if "tags" not in c.get("metadata", {})]
+    assert untagged == [], f"{path.name}: cells {untagged} have no metadata.tags (add \"tags\": [])"
+
+
 def test_the_book_shows_its_own_badge_offline():
     """The book's pages load book/colab-badge.svg for Colab's badge image (tools/colab.py as a
     Sphinx extension), so the offline book and its browser check have no broken image."""
