@@ -42,7 +42,7 @@ def verdict(results: dict[str, Any], hop: str) -> str:
     """A sentence on whether ``hop`` shows OCR, read off the run (never typed in)."""
     r = results[hop]
     start, end, chance = r["test_rank"][0], r["test_rank"][-1], r["chance_rank"]
-    learned = r["train_rank"][-1] < 1.0
+    learned = r["train_rank"][-1] < claim_rules.LEARNED
     facts = "the facts were learned" if learned else "the facts were not fully learned"
     return (f"**{hop.replace('_', '-')}**: {facts} (rank {r['train_rank'][-1]:.2f}); the never-trained "
             f"implications went from rank {start:.2f} to {end:.2f} (chance {chance:.1f}): {FINDINGS[finding(results, hop)]}.")
