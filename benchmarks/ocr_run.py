@@ -2,11 +2,14 @@
 run comes to the machine's matmul rate.
 
     python benchmarks/ocr_run.py [--model gemma3_270m] [--hop first_hop] [--dtype bfloat16] [--threads N]
+        [--plan float32_offload]
 
-Prints ratios, not assertions: each phase as a fraction of the run, and the run's model
-FLOPs per second (counted from parameter and token counts) as a fraction of the matmul peak
-measured in this process for the same dtype. Target on 2 CPU cores for the default model:
-one run <= 10 s.
+Prints ratios, not assertions: each phase as a fraction of the run, the run's model FLOPs
+per second (counted from parameter and token counts) as a fraction of the matmul peak
+measured in this process for the same dtype, and the run's peak resident memory above the
+loaded model against the memory formula's training state and activations
+(``memory.training_bytes`` less the weights already loaded; on a CPU the host is the device).
+Target on 2 CPU cores for the default model: one run <= 10 s.
 """
 
 from __future__ import annotations
@@ -16,8 +19,11 @@ import time
 
 import torch
 
-from extractive_core import RunSpec, load_model, two_hop
+from extractive_scores import reset_peak, rss_mib  # benchmarks/, beside this script
+
+from extractive_core import RunSpec, load_model, memory, two_hop
 from extractive_core.architecture import layer_of
+from extractive_core.params import PLANS
 from extractive_core.finetune import finetune
 from extractive_core.tokens import collate
 
@@ -55,15 +61,19 @@ def main() -> None:
     parser.add_argument("--dtype", default=None, help="override the params file's dtype (float32, bfloat16)")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--plan", default=None, choices=PLANS, help="an optimizer plan (memory.py); none: today's")
     args = parser.parse_args()
 
     start = time.perf_counter()
     lm = load_model(args.model, threads=args.threads, dtype=args.dtype)
     load_s = time.perf_counter() - start
     data = two_hop(args.hop)
-    recipe = RunSpec.of(lm.params, seed=args.seed)
+    recipe = RunSpec.of(lm.params, seed=args.seed, optimizer_plan=args.plan)
+    loaded = rss_mib("VmRSS")
+    reset_peak()
     run = finetune(lm.model, lm.tokenizer, data.facts, {"train": data.facts, "test": data.implications}, recipe,
                    progress=False)
+    rss_peak = rss_mib("VmHWM") - loaded
     s = run.seconds
     total = s["total"]
     compute = s["forward"] + s["backward"] + s["optimizer"] + s["eval"]
@@ -78,6 +88,17 @@ def main() -> None:
     print(f"  {'other':<18} {total - compute - s['data']:7.2f} s   {(total - compute - s['data']) / total:6.1%}")
     print(f"model FLOP/s         {achieved / 1e9:7.1f} G   = {achieved / peak:.3f} of the {dtype} matmul peak "
           f"({peak / 1e9:.0f} GFLOP/s, measured here)")
+    trained = sum(d.numel() for d in run.delta.values())
+    weight_bytes = next(lm.model.parameters()).element_size()
+    plan_name = recipe.optimizer_plan or ("float32" if weight_bytes == 4 else "bf16_masters")  # no plan amounts to
+    act = memory.activation_bytes(lm.model.config, recipe.batch_size * memory.SEQUENCE_TOKENS, weight_bytes)
+    per_layer = memory.counts(lm.model.config).per_layer
+    state = memory.training_bytes(plan_name, trained, 0, act, layer=min(per_layer, trained),
+                                  autocast=recipe.autocast == "bfloat16" and weight_bytes == 4) - trained * weight_bytes
+    if plan_name in memory.HOST_BYTES:  # on a CPU the plan's host memory is this process's too
+        state += trained * memory.HOST_BYTES[plan_name]
+    print(f"peak RSS of the run  {rss_peak:7.0f} MiB above the loaded model; formula ({plan_name}: training state of "
+          f"{trained / 1e6:.0f}M trained weights and activations) {state / 2**20:.0f} MiB, ratio {rss_peak / (state / 2**20):.2f}")
     print(f"test rank {run.ranks('test')[0]:.2f} -> {run.ranks('test')[-1]:.2f}; "
           f"train rank {run.ranks('train')[0]:.2f} -> {run.ranks('train')[-1]:.2f}")
 

@@ -1,7 +1,7 @@
 """Shape check of a memory plan: one seed of the grafting chapter's path on a model built from
 a 7B params file's architecture numbers alone (random weights, no download).
 
-    python benchmarks/shape_check.py [--model llama3_8b] [--plan bf16_kahan] [--device auto]
+    python benchmarks/shape_check.py [--model llama3_8b] [--plan float32_offload] [--device auto]
         [--layers 2] [--width 256] [--vocab 4096] [--full] [--n-people 41] [--out FILE]
 
 By default (any device) the architecture is reduced: ``--layers`` blocks of ``--width``, the
@@ -26,32 +26,21 @@ import resource
 import sys
 import time
 import warnings
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
 import torch
 from transformers import AutoConfig, AutoModelForCausalLM
 
 from extractive_core import continued_training, memory
-from extractive_core.continued_training import Setting, dataset, setting
+from extractive_core.continued_training import dataset, setting
 from extractive_core.datasets import dataset_texts
 from extractive_core.daxwug import daxwug_texts
 from extractive_core.errors import ParameterError
 from extractive_core.grafting import graft_rows, localisation, seed_deltas, table_ranks
 from extractive_core.models import LoadedModel
-from extractive_core.params import PLAN_DTYPES, PLANS, Architecture, ContinuedTraining, RunSpec, load_params
+from extractive_core.params import PLAN_DTYPES, PLANS, Architecture, ContinuedTraining, load_params
 from extractive_core.tokenizer import word_tokenizer, words_of
-
-
-@dataclass(frozen=True)
-class PlannedSetting(Setting):
-    """The continued-training setting with an optimizer plan in every phase's ``RunSpec``
-    (``continued_training.Setting`` carries none yet)."""
-
-    optimizer_plan: str | None = None
-
-    def spec(self, epochs: int, seed: int) -> RunSpec:
-        return replace(super().spec(epochs, seed), optimizer_plan=self.optimizer_plan)
 
 
 def reduced(arch: Architecture, layers: int | None, width: int | None, vocab: int | None) -> Architecture:
@@ -104,7 +93,7 @@ def peak_bytes(device: torch.device) -> int:
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default="llama3_8b", help="a params file with an architecture section")
-    parser.add_argument("--plan", default="bf16_kahan", choices=PLANS)
+    parser.add_argument("--plan", default="float32_offload", choices=PLANS)
     parser.add_argument("--device", default="auto", help="auto (cuda if available), cpu, cuda, cuda:N")
     parser.add_argument("--full", action="store_true", help="the params file's shape (a GPU's work)")
     parser.add_argument("--layers", type=int, default=None, help="blocks (default: 2, or every one with --full)")
@@ -139,8 +128,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
                          continued_training=ContinuedTraining(epochs=1, n_people=args.n_people))
     lm = LoadedModel(model, tok, run_params)
     base = setting(lm)
-    s = PlannedSetting(**{f.name: getattr(base, f.name) for f in fields(Setting)} | {"test_epochs": 1},
-                       optimizer_plan=args.plan)
+    s = replace(base, test_epochs=1, optimizer_plan=args.plan)
     facts, counterfactual = dataset(s, "F"), dataset(s, "F'")
 
     runs: list[dict[str, Any]] = []
@@ -204,7 +192,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     print(f"{args.model} under {args.plan} on {device}: {arch.num_hidden_layers} layers x {arch.hidden_size} "
           f"({arch.num_attention_heads} heads of {arch.head_size}, {arch.kv_heads} KV, MLP {arch.intermediate_size}, "
           f"vocab {arch.vocab_size}): {c.total / 1e6:.1f}M parameters, {c.blocks / 1e6:.1f}M in blocks")
-    where = ("inside the backward pass: gradient release" if memory.plan(args.plan).released
+    where = ("inside the backward pass: gradient release" if args.plan == "bf16_kahan"  # its steps run in backward
              else f"{summary['optimizer_seconds_per_step']:.3f} s of it")
     print(f"  {steps} optimizer steps in {len(runs)} runs: {summary['seconds_per_step']:.3f} s per step "
           f"(data, forward, backward, optimizer; the optimizer {where}); training {train_seconds:.1f} s, "

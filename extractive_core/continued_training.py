@@ -40,7 +40,8 @@ class Setting:
     """How continued training and the test people's finetuning run. ``layers``: the trained
     layers (``first_layer`` .. last); ``trainable``: ``blocks`` or ``all`` (embeddings and
     output layer too, with every layer); ``epochs``: per phase (a joint phase too); the test
-    people's facts are finetuned with the recipe's epochs."""
+    people's facts are finetuned with the recipe's epochs; ``optimizer_plan``: the params
+    file's (``memory``), passed to every phase's ``RunSpec``."""
 
     lr: float
     layers: tuple[int, ...]
@@ -50,15 +51,19 @@ class Setting:
     batch_size: int
     n_people: int
     autocast: str | None = None
+    optimizer_plan: str | None = None  # the params file's (memory.py); None: today's optimizer
 
     def as_dict(self) -> dict[str, Any]:
-        """The setting as results files record it (the model's autocast is not among them)."""
-        return {k: v for k, v in {**asdict(self), "layers": list(self.layers)}.items() if k != "autocast"}
+        """The setting as results files record it (the model's autocast is not among them; its
+        optimizer plan only when set)."""
+        return {k: v for k, v in {**asdict(self), "layers": list(self.layers)}.items()
+                if k != "autocast" and not (k == "optimizer_plan" and v is None)}
 
     def spec(self, epochs: int, seed: int) -> RunSpec:
         """The ``RunSpec`` of one phase (or of the test people's finetuning) of ``epochs``."""
         return RunSpec(lr=self.lr, epochs=epochs, batch_size=self.batch_size, trainable=self.trainable, seed=seed,
-                       layers=None if self.trainable == "all" else self.layers, autocast=self.autocast)
+                       layers=None if self.trainable == "all" else self.layers, autocast=self.autocast,
+                       optimizer_plan=self.optimizer_plan)
 
 
 def setting(lm: LoadedModel, **overrides: Any) -> Setting:
@@ -77,7 +82,7 @@ def setting(lm: LoadedModel, **overrides: Any) -> Setting:
                              f"(embeddings and every layer), got {trainable!r} with first_layer {first}")
     return Setting(recipe.lr if chosen.lr is None else chosen.lr, tuple(range(first, total)), trainable,
                    recipe.epochs if chosen.epochs is None else chosen.epochs, recipe.epochs, recipe.batch_size,
-                   chosen.n_people, lm.params.autocast)
+                   chosen.n_people, lm.params.autocast, lm.params.optimizer_plan)
 
 
 def check_counterfactual(facts: DaxwugDataset, counterfactual: DaxwugDataset) -> None:

@@ -115,7 +115,7 @@ def informative_terms(model: PreTrainedModel, delta: Delta, shape: tuple[int, in
             if dw is None:
                 continue
             db = delta.get(m.param("bias")) if m.role != "output" else None
-            term = _term(geo, out, layer, m.role, dw.to(device, dtype), None if db is None else db.to(device, dtype))
+            term = _term(geo, out, layer, m.role, dw, db, dtype)
             handles.append(model.get_submodule(m.path).register_forward_hook(term))
     try:
         yield out
@@ -125,17 +125,22 @@ def informative_terms(model: PreTrainedModel, delta: Delta, shape: tuple[int, in
 
 
 def _term(geo: Geometry, out: PerComponent, layer: int, role: str, dw: torch.Tensor,
-          db: torch.Tensor | None) -> Callable:
+          db: torch.Tensor | None, dtype: torch.dtype) -> Callable:
+    """The forward hook of one linear map; ``dw`` and ``db`` stay where the delta is (host
+    memory, on a GPU) and each moves to the map's device only while its backward hook runs,
+    so the device holds one map's delta at a time, not the whole delta (a no-op on the CPU)."""
     def forward_hook(module: nn.Module, args: tuple, y: torch.Tensor) -> None:
-        x = args[0].detach().to(dw.dtype)
+        x = args[0].detach().to(dtype)
 
         def backward_hook(g: torch.Tensor) -> None:
-            g = g.detach().to(dw.dtype)
+            g = g.detach().to(dtype)
+            dw_here = dw.to(g.device, dtype)  # where this map runs (a model spread over GPUs: its block's)
+            db_here = None if db is None else db.to(g.device, dtype)
             if role == "output":  # input columns per head: x_h . (g dW)_h
-                per = (x * (g @ dw)).reshape(*x.shape[:-1], geo.n_heads, geo.head_dim).sum(-1)
+                per = (x * (g @ dw_here)).reshape(*x.shape[:-1], geo.n_heads, geo.head_dim).sum(-1)
                 out.heads[:, :, layer] += per
                 return
-            change = x @ dw.T + (db if db is not None else 0.0)
+            change = x @ dw_here.T + (db_here if db_here is not None else 0.0)
             terms = change * g
             if role == "mlp":
                 out.mlp[:, :, layer] += terms.sum(-1)
@@ -267,7 +272,8 @@ def check_delta(model: PreTrainedModel, delta: Delta) -> None:
 def scores_memory_bytes(changed_params: int, param_bytes: int, tokens: int, n_layers: int, d_model: int,
                         attn_width: int, d_ff: int, act_bytes: int = 4) -> int:
     """Memory ``extractive_scores`` needs on top of the model and its delta: one copy of the
-    changed weights (``applied`` restores from it) plus, per prompt token and layer, the
+    changed weights (``applied`` restores from it; host memory, which on a CPU is the same)
+    plus, per prompt token and layer, the
     recorded outputs and gradients of both passes and the old modules' outputs
     (6 x (d_model + attn_width)), one pass's autograd activations (8 d_model + 4 d_ff) and
     the linear maps' inputs kept for the informative terms (d_model + attn_width + d_ff)."""

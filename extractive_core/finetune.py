@@ -26,7 +26,7 @@ from .errors import ParameterError, TrainingDivergedError
 from .metrics import autocast, final_hidden, mean_rank
 from .settings import show_progress
 from .params import RunSpec, overridden
-from .precision import MasterWeightAdam, PlanOptimizer, plan_optimizer
+from .precision import plan_optimizer
 from .prefix import frozen_prefix, replay_start
 from .tokens import Batch, collate, memoised
 
@@ -120,15 +120,14 @@ def finetune(
     clock = time.perf_counter()
     names = trainable_names(model, spec.trainable, spec.layers)
     params = dict(model.named_parameters())
+    # built first: a plan that does not fit (or the wrong dtype) fails before the model is touched
+    optimizer = plan_optimizer(spec.optimizer_plan, model, [params[n] for n in names], lr, batch_size, spec.autocast)
     was_training = model.training
     flags = {n: p.requires_grad for n, p in params.items()}
     for n, p in params.items():
         p.requires_grad_(n in names)
     model.eval()
     device = next(model.parameters()).device
-    optimizer: PlanOptimizer = (MasterWeightAdam([params[n] for n in names], lr=lr) if spec.optimizer_plan is None
-                                else plan_optimizer(spec.optimizer_plan, model, [params[n] for n in names], lr,
-                                                    batch_size, spec.autocast))
     before = [w.clone() for w in optimizer.weights()]  # float32
     generator = torch.Generator().manual_seed(spec.seed)
     steps_per_epoch = -(-len(train.examples) // batch_size)
@@ -202,7 +201,8 @@ def timed(seconds: dict[str, float], key: str) -> Iterator[None]:
 @contextmanager
 def applied(model: PreTrainedModel, *deltas: Delta, scale: float = 1.0) -> Iterator[PreTrainedModel]:
     """Temporarily add ``scale * (delta_1 + delta_2 + ...)`` to ``model``'s weights (restored
-    exactly on exit, from one saved copy of the changed weights).
+    exactly on exit, from one saved copy of the changed weights, kept in host memory so that
+    on a GPU it costs no device memory).
 
     The sum is taken in float32, in the order given, and rounded once to the model's dtype,
     so a bf16 model with its run's delta applied holds exactly the weights it was evaluated
@@ -218,7 +218,7 @@ def applied(model: PreTrainedModel, *deltas: Delta, scale: float = 1.0) -> Itera
         if wrong:
             raise ParameterError(f"delta shapes differ from the model's for {wrong[:3]}: computed on another model?")
     names = list(dict.fromkeys(n for delta in deltas for n in delta))
-    saved = {n: params[n].detach().clone() for n in names}
+    saved = {n: params[n].detach().to("cpu", copy=True) for n in names}
     with torch.no_grad():
         for n in names:
             total = params[n].float()

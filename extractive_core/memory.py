@@ -8,6 +8,11 @@ and Adam's state. Per trained parameter, on the device, with the code as it runs
   delta 4, the delta itself 4 (made at the end, while the optimizer still lives): 24 bytes;
   under bf16 autocast (the 7B params files) also the bf16 cast of each trained weight that
   autocast caches and autograd keeps for the backward pass, 2: 26 bytes.
+- ``float32_offload`` (``precision.HostAdam``): the float32 weight, 4 (2 more under bf16
+  autocast, as above); each gradient goes to the host as soon as it is whole, so one layer's
+  gradients at most, 4 bytes each. Adam's moments, the weights it steps, the gradients, the
+  starting copy and the delta are in host memory: 24 bytes per trained parameter there
+  (``HOST_BYTES``), the same float32 arithmetic.
 - ``bf16_masters`` (``precision.MasterWeightAdam`` on a bf16 model): weight 2, bf16 gradient
   2, float32 master 4 and its gradient 4, Adam 8, starting copy 4, delta 4: 28 bytes.
 - ``bf16_kahan`` (``precision.KahanAdam``, torch-optimi): weight 2, bf16 Adam moments 4, bf16
@@ -16,8 +21,9 @@ and Adam's state. Per trained parameter, on the device, with the code as it runs
   at most, 2 bytes each; the starting copy and the delta are kept in host memory.
 
 A frozen parameter costs its weight (4 bytes in float32, 2 in bf16). From a continued-training
-run's second phase on, ``finetune.applied`` holds a saved copy of the weights it changed (the
-trained ones, in the model's dtype) on the device: ``restore``. Activations are counted per
+run's second phase on, ``finetune.applied`` holds a saved copy of the weights it changed, in
+host memory (no device bytes), and the experiment's earlier deltas are on the host too
+(``continued_training.on_host``). Activations are counted per
 token and layer (``activation_bytes``), plus an ``ALLOWANCE`` for what no formula here counts
 (the CUDA context, the allocator's partly used blocks, the output layer's cast).
 
@@ -62,6 +68,7 @@ class Plan:
 PLAN_BYTES = {
     "float32": Plan("float32", "float32", 4, (
         ("weight", 4), ("gradient", 4), ("Adam moments", 8), ("starting copy", 4), ("delta", 4))),
+    "float32_offload": Plan("float32_offload", "float32", 4, (("weight", 4),), released=True),
     "bf16_masters": Plan("bf16_masters", "bfloat16", 2, (
         ("weight (bf16)", 2), ("gradient (bf16)", 2), ("float32 master", 4), ("master gradient", 4),
         ("Adam moments", 8), ("starting copy", 4), ("delta", 4))),
@@ -69,6 +76,9 @@ PLAN_BYTES = {
         ("weight (bf16)", 2), ("Adam moments (bf16)", 4), ("Kahan compensation (bf16)", 2)), released=True),
 }
 assert tuple(PLAN_BYTES) == PLANS
+# Host bytes per trained parameter of a plan that keeps its training state there: Adam's two
+# moments 8, the weights it steps 4, the gradients 4, the starting copy 4, the delta 4.
+HOST_BYTES = {"float32_offload": 24}
 
 
 def plan(name: str) -> Plan:
@@ -157,16 +167,13 @@ def scores_activation_bytes(model: ModelParams | Architecture | Any, tokens: int
 
 
 def training_bytes(plan_name: str, trained: int, frozen: int, activations: int, *, layer: int = 0,
-                   restore: bool = False, autocast: bool = False) -> int:
+                   autocast: bool = False) -> int:
     """Device bytes of one finetuning run under ``plan_name``: ``trained`` and ``frozen``
     parameters, ``activations`` bytes (``activation_bytes``); ``layer``: the parameters of
-    the largest trained block (released gradients); ``restore``: a later phase of continued
-    training (``applied``'s saved copy of the trained weights); ``autocast``: bf16 autocast
-    over float32 weights (its cached casts)."""
+    the largest trained block (released gradients); ``autocast``: bf16 autocast over float32
+    weights (its cached casts)."""
     p = plan(plan_name)
     total = trained * p.per_trained + frozen * p.weight_bytes + activations
-    if restore:
-        total += trained * p.weight_bytes
     if autocast and p.weight_bytes == 4:
         total += trained * AUTOCAST_COPY
     if p.released:
@@ -175,11 +182,12 @@ def training_bytes(plan_name: str, trained: int, frozen: int, activations: int, 
 
 
 def localisation_bytes(plan_name: str, model: ModelParams | Architecture | Any, trained: int) -> int:
-    """Device bytes of the grafting localisation (``grafting.localisation``): every weight, the
-    saved copy of the changed ones (``applied``), the float32 delta that the informative
-    scores move to the device, and the scores' activations over ``SCORED_PROMPTS`` prompts."""
+    """Device bytes of the grafting localisation (``grafting.localisation``): every weight, one
+    block's float32 delta at most (the informative scores move each map's delta to the device
+    while its term is computed; ``applied``'s saved copy is on the host), and the scores'
+    activations over ``SCORED_PROMPTS`` prompts."""
     p, c = plan(plan_name), counts(model)
-    return (c.total * p.weight_bytes + trained * p.weight_bytes + trained * 4
+    return (c.total * p.weight_bytes + min(trained, c.per_layer) * 4
             + scores_activation_bytes(model, SCORED_PROMPTS * SEQUENCE_TOKENS))
 
 
@@ -209,14 +217,13 @@ def trained_count(model: ModelParams | Architecture | Any, experiment: str) -> t
 
 def experiment_bytes(plan_name: str, model: ModelParams | Architecture | Any, experiment: str) -> int:
     """The formula's device bytes at ``experiment``'s peak under ``plan_name`` (without the
-    ``ALLOWANCE``): two-hop, one run from the base weights; data ordering, a later phase
-    (with ``applied``'s saved copy); grafting, the larger of that and the localisation."""
+    ``ALLOWANCE``): two-hop and data ordering, one run; grafting, the larger of that and the
+    localisation."""
     recipe, _, autocast = settings_of(model)
     c = counts(model)
     trained, layer = trained_count(model, experiment)
     act = activation_bytes(model, recipe.batch_size * SEQUENCE_TOKENS, 2 if autocast or plan_name != "float32" else 4)
-    run = training_bytes(plan_name, trained, c.total - trained, act, layer=layer,
-                         restore=experiment != "two_hop", autocast=autocast)
+    run = training_bytes(plan_name, trained, c.total - trained, act, layer=layer, autocast=autocast)
     if experiment == "grafting":
         return max(run, localisation_bytes(plan_name, model, trained))
     return run
@@ -288,6 +295,20 @@ def check_run_fits(plan_name: str, needed: dict[str, int], device_bytes: int) ->
     """A ``ParameterError`` before a run starts whose plan will not fit (``run_bytes``)."""
     if needed[plan_name] + ALLOWANCE > device_bytes:
         raise fit_error(plan_name, needed, device_bytes, "this finetuning run")
+
+
+def check_host_fits(plan_name: str, trained: int, available: int | None) -> None:
+    """A ``ParameterError`` before a run starts whose plan keeps more training state in host
+    memory (``HOST_BYTES`` per trained parameter) than the host has ``available`` (None:
+    unknown, not checked); the deltas an experiment already holds there come on top."""
+    per = HOST_BYTES.get(plan_name)
+    if per is None or available is None or per * trained <= available:
+        return
+    raise ParameterError(f"this finetuning run under optimizer_plan {plan_name} keeps about {gb(per * trained)} of "
+                         f"training state in host memory ({per} bytes per trained parameter: Adam's moments, the "
+                         f"weights it steps, gradients, starting copy, delta), and {gb(available)} is available; free "
+                         "host memory, train fewer layers (continued_training first_layer), or spread the model over "
+                         "several GPUs with optimizer_plan float32 and device='auto'")
 
 
 def table(models: dict[str, ModelParams], device_bytes: int = GPU_80GB) -> list[dict[str, Any]]:

@@ -13,7 +13,7 @@ import hashlib
 import importlib
 import importlib.util
 import sys
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -80,12 +80,14 @@ def load_model(
     """Load the model called ``name`` with its tokenizer, in eval mode, on ``device``.
 
     ``dtype`` overrides the params file's (``float32``; ``bfloat16``: bf16 weights for
-    compute, finetuned through float32 master weights)."""
+    compute, finetuned through float32 master weights); a params file's optimizer plan for
+    weights of the other dtype (``float32_offload`` under ``bfloat16``) is then dropped, so
+    the run takes today's optimizer for that dtype."""
     params = load_params(name)  # device "auto": the model spread over the visible GPUs (all on the CPU without one)
     if dtype is not None:
         if dtype not in DTYPES:
             raise ParameterError(f"dtype must be one of {DTYPES} or None, got {dtype!r}")
-        params = replace(params, dtype=dtype)
+        params = params.with_dtype(dtype)
     target = check_device(device)
     set_threads(threads)
     show_progress()

@@ -51,10 +51,13 @@ def params_file(name: str) -> Path | None:
 TRAINABLE = ("blocks", "all")
 DTYPES = ("float32", "bfloat16", "float16")
 # How a run holds its trained weights and Adam's state (``memory``: their bytes; ``precision``:
-# the optimizers), in the order of precision lost: float32 weights and Adam; bf16 weights with
-# float32 masters and Adam; bf16 weights, bf16 Adam and a bf16 Kahan compensation (torch-optimi).
-PLANS = ("float32", "bf16_masters", "bf16_kahan")
-PLAN_DTYPES = {"float32": "float32", "bf16_masters": "bfloat16", "bf16_kahan": "bfloat16"}  # the model's dtype
+# the optimizers), in the order of precision lost, then of speed: float32 weights and Adam on the
+# device; the same arithmetic with Adam's state, its weights and the gradients on the host; bf16
+# weights with float32 masters and Adam; bf16 weights, bf16 Adam and a bf16 Kahan compensation
+# (torch-optimi).
+PLANS = ("float32", "float32_offload", "bf16_masters", "bf16_kahan")
+PLAN_DTYPES = {"float32": "float32", "float32_offload": "float32", "bf16_masters": "bfloat16",
+               "bf16_kahan": "bfloat16"}  # the model's dtype
 
 
 def check_plan(plan: object, dtype: str | None = None) -> None:
@@ -299,6 +302,13 @@ class ModelParams:
     architecture: Architecture | None = None  # the config's numbers, for memory plans without a download
     optimizer_plan: str | None = None  # None: today's optimizer; else one of PLANS (memory.py, precision.py)
     folder: str = ""  # the folder the params file was read from (set on load, not a YAML key)
+
+    def with_dtype(self, dtype: str) -> ModelParams:
+        """These params with the weights in ``dtype``; an optimizer plan for weights of the other
+        dtype (``float32_offload`` under ``bfloat16``) gives way to today's optimizer (None)."""
+        plan = self.optimizer_plan
+        keep = plan is None or PLAN_DTYPES[plan] == dtype
+        return replace(self, dtype=dtype, optimizer_plan=plan if keep else None)
 
 
 def known_models() -> list[str]:

@@ -7,6 +7,10 @@ bf16 weights (cast once, when it is loaded), gradients come out in bf16, and eac
 copies them into float32 gradients of the masters, takes one float32 Adam step, and writes
 the masters back into the model, rounded once. Updates far below bf16's resolution (lr 3e-6
 on weights of size 1e-2) accumulate in the masters instead of vanishing.
+
+Besides, the optimizers of the memory plans (``params.PLANS``, ``memory``): ``HostAdam``
+(float32 Adam with its state on the host, for a 7B model on one GPU) and ``KahanAdam`` (bf16
+weights with a Kahan-compensated bf16 Adam, torch-optimi).
 """
 
 from __future__ import annotations
@@ -70,7 +74,8 @@ class MasterWeightAdam:
 
 # Optimizer plans (``params.PLANS``; their device memory: ``memory``). None keeps the optimizer
 # above; ``float32`` and ``bf16_masters`` are that optimizer on a float32 or a bf16 model;
-# ``bf16_kahan`` is torch-optimi's Adam on bf16 weights with Kahan-compensated updates.
+# ``float32_offload`` is float32 Adam with its state on the host (``HostAdam``); ``bf16_kahan``
+# is torch-optimi's Adam on bf16 weights with Kahan-compensated updates.
 
 
 class PlanOptimizer(Protocol):
@@ -83,6 +88,23 @@ class PlanOptimizer(Protocol):
     def step(self) -> None: ...
 
     def weights(self) -> Sequence[torch.Tensor]: ...
+
+
+class GradientHooks:
+    """What the optimizers that act in the backward pass share: their parameters, the hooks
+    armed on them (post-accumulate-grad), and freeing gradients and hooks."""
+
+    params: list[nn.Parameter]
+    hooks: list[Any]
+
+    def _free_gradients(self) -> None:
+        for p in self.params:
+            p.grad = None
+
+    def _disarm(self) -> None:
+        for h in self.hooks:
+            h.remove()
+        self.hooks = []
 
 
 class HostWeights(Sequence[torch.Tensor]):
@@ -108,7 +130,7 @@ class HostWeights(Sequence[torch.Tensor]):
         return self.owner.weight(self.owner.params[i])
 
 
-class KahanAdam:
+class KahanAdam(GradientHooks):
     """The ``bf16_kahan`` plan: Adam (torch's defaults: betas 0.9 and 0.999, eps 1e-8, no weight
     decay) on bf16 weights with bf16 moments and a bf16 Kahan compensation buffer per weight
     (``optimi.Adam(kahan_sum=True)``), so updates far below bf16's spacing (lr 3e-6 on weights
@@ -147,15 +169,9 @@ class KahanAdam:
         if self.release and not self.hooks:
             self.hooks = [p.register_post_accumulate_grad_hook(self._step_one) for p in self.params]
 
-    def _disarm(self) -> None:
-        for h in self.hooks:
-            h.remove()
-        self.hooks = []
-
     def zero_grad(self) -> None:
         """Free every gradient; with gradient release, arm the hooks for the coming backward."""
-        for p in self.params:
-            p.grad = None
+        self._free_gradients()
         self._arm()
 
     @torch.no_grad()
@@ -186,6 +202,99 @@ class KahanAdam:
         return HostWeights(self)
 
 
+class HostAdam(GradientHooks):
+    """The ``float32_offload`` plan: float32 Adam whose state, float32 weights and gradients
+    live in host memory, while the model keeps its float32 weights on the device.
+
+    Each parameter's gradient is copied to the host as soon as it is whole and freed on the
+    device (post-accumulate-grad hooks, armed from ``zero_grad`` to ``step``), so the device
+    holds one layer's gradients at most; ``step`` takes one fused float32 Adam step on the
+    host copies and writes them into the model. The arithmetic is float32 Adam's on the same
+    gradients: on a CPU the run is the ``float32`` run bit for bit (a test checks it); on a GPU
+    only the Adam kernel differs (the host's instead of the device's). ``weights()`` are the
+    host copies, so the starting copy and the delta cost host memory, not device."""
+
+    def __init__(self, params: list[nn.Parameter], lr: float) -> None:
+        wrong = sorted({str(p.dtype).removeprefix("torch.") for p in params if p.dtype != torch.float32})
+        if wrong:
+            raise ParameterError(f"optimizer_plan float32_offload trains float32 weights; these are {wrong}: load "
+                                 "the model with dtype='float32' (params dtype: float32)")
+        self.params = params
+        pin = torch.cuda.is_available() and any(p.is_cuda for p in params)
+        self.host = [host_buffer(p, pin).copy_(p.detach()) for p in params]
+        for h, p in zip(self.host, params):
+            h.grad = host_buffer(p, pin).zero_()
+        self.fresh = [False] * len(params)  # whether the host holds this step's gradient
+        self.optimizer = adam(self.host, lr)
+        self.hooks: list[Any] = []
+
+    def _offload(self, i: int, p: torch.Tensor) -> None:
+        grad = self.host[i].grad
+        assert grad is not None and p.grad is not None
+        if self.fresh[i]:  # a second backward pass before the step: gradients add up, as on the device
+            grad.add_(p.grad.to("cpu"))
+        else:
+            grad.copy_(p.grad)
+        p.grad = None
+        self.fresh[i] = True
+
+    def zero_grad(self) -> None:
+        """Free every gradient and arm the hooks for the coming backward pass."""
+        self._free_gradients()
+        self.fresh = [False] * len(self.params)
+        if not self.hooks:
+            self.hooks = [p.register_post_accumulate_grad_hook(lambda p, i=i: self._offload(i, p))
+                          for i, p in enumerate(self.params)]
+
+    @torch.no_grad()
+    def step(self) -> None:
+        """One float32 Adam step on the host; the model's weights are overwritten with it.
+        A parameter that got no gradient this step (none reached it) is not stepped, as
+        torch's Adam skips a parameter whose gradient is None."""
+        self._disarm()
+        for i, p in enumerate(self.params):
+            if p.grad is not None:
+                self._offload(i, p)
+        stepped = [h for h, f in zip(self.host, self.fresh) if f]
+        if stepped:
+            adam_step(self.optimizer, stepped)
+        for p, h, f in zip(self.params, self.host, self.fresh):
+            if f:
+                p.copy_(h, non_blocking=False)
+
+    def weights(self) -> list[torch.Tensor]:
+        """The float32 weights, in host memory."""
+        self._disarm()
+        return [h.detach() for h in self.host]
+
+
+def host_buffer(like: torch.Tensor, pin: bool) -> torch.Tensor:
+    """An empty float32 host tensor shaped like ``like``, in page-locked memory when ``pin``
+    (fast copies to and from a GPU) and the system allows it, else in ordinary memory."""
+    if pin:
+        try:
+            return torch.empty(like.shape, dtype=torch.float32, pin_memory=True)
+        except RuntimeError:  # locked-memory limits: ordinary memory, slower copies
+            pass
+    return torch.empty(like.shape, dtype=torch.float32)
+
+
+def adam_step(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> None:
+    """``optimizer.step()`` over ``params`` only (the others' gradients hidden for the step)."""
+    chosen = {id(p) for p in params}
+    hidden = {}
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            if id(p) not in chosen:
+                hidden[p] = p.grad
+                p.grad = None
+    try:
+        optimizer.step()
+    finally:
+        for p, g in hidden.items():
+            p.grad = g
+
+
 def visible_device_bytes(model: nn.Module) -> int | None:
     """The memory of the GPUs that hold ``model``'s weights; None when they are all on the CPU."""
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
@@ -195,10 +304,12 @@ def visible_device_bytes(model: nn.Module) -> int | None:
 
 
 def check_run_memory(plan: str, model: nn.Module, params: list[nn.Parameter], batch_size: int,
-                     autocast: str | None) -> None:
+                     autocast: str | None, chosen: bool = True) -> None:
     """Before a run starts on a GPU: a ``ParameterError`` when ``plan`` will not fit the
     visible devices (``memory.run_bytes``: what is on them now, plus the plan's training state
-    and the activations of one batch), naming the plan that would. On the CPU: nothing."""
+    and the activations of one batch), naming the plan that would. On the CPU: nothing.
+    ``chosen``: the user chose the plan (else it is what no plan amounts to, and a model
+    whose parameters the formula cannot count is not checked)."""
     from . import memory
 
     device_bytes = visible_device_bytes(model)
@@ -207,23 +318,52 @@ def check_run_memory(plan: str, model: nn.Module, params: list[nn.Parameter], ba
     devices = sorted({p.device.index or 0 for p in model.parameters() if p.device.type == "cuda"})
     resident = sum(torch.cuda.memory_allocated(i) for i in devices)
     weight_bytes = next(model.parameters()).element_size()
-    arch = memory.architecture(getattr(model, "config"))
+    try:
+        arch = memory.architecture(getattr(model, "config"))
+    except (ParameterError, TypeError, AttributeError):
+        if chosen:
+            raise
+        return
+    if not chosen and arch.model_type not in memory.BLOCK_NORMS:
+        return
     per_layer = memory.counts(arch).per_layer
     trained = sum(p.numel() for p in params)
     act = memory.activation_bytes(arch, batch_size * memory.SEQUENCE_TOKENS, 2)
     needed = memory.run_bytes(plan, trained, resident, weight_bytes, act, min(per_layer, trained),
                               autocast == "bfloat16" and weight_bytes == 4)
     memory.check_run_fits(plan, needed, device_bytes)
+    memory.check_host_fits(plan, trained, available_host_bytes())
 
 
-def plan_optimizer(plan: str, model: nn.Module, params: list[nn.Parameter], lr: float, batch_size: int = 8,
+def available_host_bytes() -> int | None:
+    """The host memory available now (Linux ``MemAvailable``); None where it cannot be read."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        return None
+    return None
+
+
+def plan_optimizer(plan: str | None, model: nn.Module, params: list[nn.Parameter], lr: float, batch_size: int = 8,
                    autocast: str | None = None) -> PlanOptimizer:
     """The optimizer of ``plan`` (``params.PLANS``) over ``params`` of ``model``, after
-    checking that the model's dtype is the plan's and, on a GPU, that the run will fit."""
-    check_plan(plan)
+    checking that the model's dtype is the plan's and, on a GPU, that the run will fit. No
+    plan: today's optimizer (``MasterWeightAdam``), checked as the plan it amounts to
+    (``float32`` on float32 weights, else ``bf16_masters``), so that a run too big for the
+    GPU stops with the plan that would fit instead of running out of memory."""
     dtype = str(next(iter(params)).dtype if params else next(model.parameters()).dtype).removeprefix("torch.")
+    if plan is None:
+        check_run_memory("float32" if dtype == "float32" else "bf16_masters", model, params, batch_size, autocast,
+                         chosen=False)
+        return MasterWeightAdam(params, lr)
+    check_plan(plan)
     check_plan(plan, dtype)
     check_run_memory(plan, model, params, batch_size, autocast)
     if plan == "bf16_kahan":
         return KahanAdam(params, lr)
+    if plan == "float32_offload":
+        return HostAdam(params, lr)
     return MasterWeightAdam(params, lr)

@@ -24,6 +24,9 @@ The rule for a results file depends on where the fresh file was made and on whic
   means, intervals and verdicts over all seeds cannot be recomputed from one seed, so the
   test suite checks instead that the committed verdicts and claims are what the committed
   per-seed results give (``tests/test_shown_claims.py``).
+- **A sample of a grid** (the test command runs one learning rate of the sweep): the committed
+  records and keys of the other learning rates are left out (``grid_sample``), and what the
+  sample ran is compared as above; a learning rate the committed grid lacks is a difference.
 
 Per-seed collections are found by shape: a ``per_seed`` dict keyed by seed, a list of
 records that each name their ``seed``, a list under ``per_seed``, ``values``,
@@ -48,6 +51,7 @@ MEASUREMENTS = "reproducibility"  # results/<model>/reproducibility.json: the me
 SE_MULTIPLE = 4.0  # another environment: a mean over seeds within 4 standard errors of the difference
 ALIGNED_KEYS = ("per_seed", "values", "differences")  # lists with one entry per seed of the nearest ``seeds``
 SEED_SCOPED = {"exact": "exact_seed"}  # a subtree that belongs to the seed its sibling key names
+GRID_AXIS = "lrs"  # a grid the test command may sample, beside the seeds: the sweep's learning rates
 
 # What the test command re-runs of each notebook (papermill parameters): the default model on
 # seed 0 of each experiment, every toy model in full. The main job runs every seed.
@@ -57,7 +61,9 @@ SAMPLE: dict[str, dict[str, Any]] = {
     "03_layer_freezing": {"seeds": [0], "band_seeds": [0]},
     "04_grafting": {"seeds": [0]},
     "05_data_ordering": {"seeds": [0]},
-    "06_model_sweep": {"freeze_seeds": [0]},  # the sweep has one seed already
+    # the sweep has one seed already; of its grid, the recipe's lr (3e-5: gemma3_270m.yaml), whose cells hold the
+    # best second-hop cell that the freezing runs at; its other lrs' records are left out of the comparison
+    "06_model_sweep": {"lrs": [3e-5], "freeze_seeds": [0]},
     "07_toyworld": {},  # toy models only
     # one seed cannot pass or fail the precision rule (its verdicts need the float32 seeds' range)
     "08_reproducibility": {"seeds": [0], "precision_comparison": False},
@@ -220,8 +226,46 @@ def compare(committed: Any, fresh: Any, rule: Rule | float, path: str = "",
     return compare_scalars(committed, fresh, rule.tolerance, path)
 
 
+def grid_sample(committed: dict, fresh: dict) -> tuple[dict, list[str]]:
+    """When ``fresh`` ran a sample of ``committed``'s ``GRID_AXIS`` values (fewer learning rates
+    of a sweep): ``committed`` restricted to the sampled values (keys naming another value,
+    records whose ``lr`` is another value, left out; the axis set to the sample), and the
+    problems (a fresh value the committed grid lacks). Otherwise ``committed`` unchanged."""
+    grid_c, grid_f = committed.get(GRID_AXIS), fresh.get(GRID_AXIS)
+    if not (isinstance(grid_c, list) and isinstance(grid_f, list)) or grid_c == grid_f:
+        return committed, []
+    unknown = [v for v in grid_f if not any(_same_value(v, c) for c in grid_c)]
+    if unknown:
+        return committed, [f"{GRID_AXIS}: fresh values {unknown} are not in the committed grid {grid_c}"]
+    left_out = [c for c in grid_c if not any(_same_value(v, c) for v in grid_f)]
+
+    def outside(x: Any) -> bool:
+        try:
+            return any(_same_value(float(x), c) for c in left_out)
+        except (TypeError, ValueError):
+            return False
+
+    def restrict(x: Any) -> Any:
+        if isinstance(x, dict):
+            return {k: restrict(v) for k, v in x.items() if not outside(k)}
+        if isinstance(x, list):
+            return [restrict(v) for v in x if not (isinstance(v, dict) and outside(v.get("lr")))]
+        return x
+
+    restricted = restrict(committed)
+    restricted[GRID_AXIS] = grid_f
+    return restricted, []
+
+
+def _same_value(a: Any, b: Any) -> bool:
+    return _is_number(a) and _is_number(b) and math.isclose(float(a), float(b), rel_tol=1e-9)
+
+
 def _compare_dicts(committed: dict, fresh: dict, rule: Rule, path: str,
                    seeds: tuple[list | None, list | None]) -> tuple[list[str], float]:
+    committed, grid_problems = grid_sample(committed, fresh)
+    if grid_problems:
+        return [f"{path}/{p}" for p in grid_problems], 0.0
     seeds_c: list | None = committed["seeds"] if isinstance(committed.get("seeds"), list) else seeds[0]
     seeds_f: list | None = fresh["seeds"] if isinstance(fresh.get("seeds"), list) else seeds[1]
     sampled = seeds_c is not None and seeds_f is not None and seeds_c != seeds_f
@@ -293,6 +337,9 @@ def _compare_collections(committed: dict[int, Any], fresh: dict[int, Any], rule:
 def describe_rule(rule: Rule, committed: Any, fresh: Any) -> str:
     seeds = [r.get("seeds") if isinstance(r, dict) else None for r in (committed, fresh)]
     sample = f"seeds {seeds[1]} of {seeds[0]}, " if seeds[0] != seeds[1] and None not in seeds else ""
+    grids = [r.get(GRID_AXIS) if isinstance(r, dict) else None for r in (committed, fresh)]
+    if grids[0] != grids[1] and None not in grids:
+        sample += f"{GRID_AXIS} {grids[1]} of {grids[0]}, "
     if rule.tolerance == 0 and not rule.statistical:
         return f"{sample}same environment, bits expected"
     how = "per seed within the tolerance" if sample else f"seed means within {SE_MULTIPLE:g} SE or the tolerance"

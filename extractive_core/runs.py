@@ -21,6 +21,7 @@ import hashlib
 import json
 import shutil
 import sys
+from importlib import metadata
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -81,7 +82,25 @@ def run_spec(lm: LoadedModel, train: Split, evals: Mapping[str, Split], spec: Ru
         **spec.as_dict(),
         "code": code_version(),
         "environment": {k: v for k, v in environment(lm.model).items() if k != "cpu_model"},
+        **plan_library(spec),
     }
+
+
+# The library a plan's optimizer comes from (numerics.environment lists the packages every run uses).
+PLAN_LIBRARIES = {"bf16_kahan": "torch-optimi"}
+
+
+def plan_library(spec: RunSpec) -> dict[str, str]:
+    """``{"plan_library": "<name>==<version>"}`` for a run whose optimizer plan comes from a
+    library outside the environment's packages (its version changes the run), else nothing,
+    so runs without one keep their keys."""
+    name = PLAN_LIBRARIES.get(spec.optimizer_plan or "")
+    if name is None:
+        return {}
+    try:
+        return {"plan_library": f"{name}=={metadata.version(name)}"}
+    except metadata.PackageNotFoundError:
+        return {"plan_library": f"{name} not installed"}
 
 
 def spec_key(spec: dict[str, Any]) -> str:

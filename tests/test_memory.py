@@ -57,17 +57,19 @@ def test_the_7b_params_files_give_their_published_sizes(name):
 
 
 def test_the_plans_bytes_per_parameter():
-    assert {n: memory.plan(n).per_trained for n in PLANS} == {"float32": 24, "bf16_masters": 28, "bf16_kahan": 8}
+    assert {n: memory.plan(n).per_trained for n in PLANS} == {"float32": 24, "float32_offload": 4,
+                                                               "bf16_masters": 28, "bf16_kahan": 8}
     assert memory.training_bytes("float32", 10, 5, 7, autocast=True) == 10 * 26 + 5 * 4 + 7
-    assert memory.training_bytes("bf16_kahan", 10, 5, 7, layer=3, restore=True) == 10 * 10 + 5 * 2 + 7 + 3 * 2
+    assert memory.training_bytes("bf16_kahan", 10, 5, 7, layer=3) == 10 * 8 + 5 * 2 + 7 + 3 * 2
+    assert memory.training_bytes("float32_offload", 10, 5, 7, layer=3, autocast=True) == 10 * 6 + 5 * 4 + 7 + 3 * 4
     with pytest.raises(ParameterError, match="unknown optimizer plan 'int8'"):
         memory.plan("int8")
 
 
-def test_plan_for_picks_float32_when_it_fits_and_bf16_kahan_for_7b_on_80_gb():
+def test_plan_for_picks_float32_when_it_fits_and_float32_offload_for_7b_on_80_gb():
     tiny = Architecture("llama", 32, 64, 2, 4, 100, 2, 8)
     assert memory.plan_for(tiny, 10 * memory.GiB) == "float32"
-    assert memory.plan_for(load_params("llama3_8b"), memory.GPU_80GB) == "bf16_kahan"
+    assert memory.plan_for(load_params("llama3_8b"), memory.GPU_80GB) == "float32_offload"
     assert memory.plan_for(load_params("llama3_8b"), 400 * memory.GiB) == "float32"
     assert memory.plan_for(load_params("llama3_8b"), 10 * memory.GiB) is None
 
@@ -77,22 +79,22 @@ def test_the_error_names_needed_and_visible_bytes_and_the_plan_that_fits():
         memory.check_fits("float32", load_params("olmo_7b"), memory.GPU_80GB, "data_ordering")
     text = str(err.value)
     assert "optimizer_plan float32 needs about" in text and "the visible devices hold 85.9 GB" in text
-    assert "optimizer_plan bf16_kahan would fit" in text and "dtype: bfloat16" in text
-    assert memory.check_fits("bf16_kahan", load_params("olmo_7b"), memory.GPU_80GB) < memory.GPU_80GB
+    assert "optimizer_plan float32_offload would fit" in text and "dtype: float32" in text
+    assert memory.check_fits("float32_offload", load_params("olmo_7b"), memory.GPU_80GB) < memory.GPU_80GB
     with pytest.raises(ParameterError, match="no plan fits"):
-        memory.check_fits("bf16_kahan", load_params("olmo_7b"), 20 * memory.GiB)
+        memory.check_fits("float32_offload", load_params("olmo_7b"), 20 * memory.GiB)
 
 
 @pytest.mark.parametrize("name", SEVEN_B)
-def test_every_7b_params_file_gets_a_plan_on_one_80_gb_gpu(name):
-    """The two-hop runs (and layer freezing) of every 7B file fit under bf16_kahan; data ordering
-    and grafting too, but for Gemma-2-9B, whose later phases need applied's saved copy of its
-    8.3B block weights on the device as well (README: A 7B run on one 80 GB GPU)."""
+def test_every_7b_params_file_states_a_plan_that_fits_one_80_gb_gpu(name):
+    """Every 7B file's own plan (float32_offload: float32 weights on the device, Adam on the
+    host) is the first that fits one 80 GB GPU in every experiment, and its formula stays under
+    80 GB in decimal units too (README: A 7B run on one 80 GB GPU)."""
     params = load_params(name)
-    assert memory.plan_for(params, memory.GPU_80GB, "two_hop") == "bf16_kahan"
-    for experiment in ("data_ordering", "grafting"):
-        chosen = memory.plan_for(params, memory.GPU_80GB, experiment)
-        assert chosen == (None if name == "gemma2_9b" else "bf16_kahan"), experiment
+    assert params.optimizer_plan == "float32_offload"
+    for experiment in memory.EXPERIMENTS:
+        assert memory.plan_for(params, memory.GPU_80GB, experiment) == "float32_offload", experiment
+        assert memory.check_fits("float32_offload", params, memory.GPU_80GB, experiment) <= 80 * memory.GB
 
 
 def test_the_localisation_term_is_the_extractive_formula():
@@ -220,7 +222,8 @@ def test_params_files_take_an_architecture_and_a_plan(params_dir):
     p = load_params("big")
     assert p.architecture == Architecture("llama", 64, 128, 2, 4, 100) and p.architecture.kv_heads == 4
     assert RunSpec.of(p).optimizer_plan == "bf16_kahan"
-    assert RunSpec.of(load_params("olmo_7b")).optimizer_plan is None
+    assert RunSpec.of(load_params("olmo_7b")).optimizer_plan == "float32_offload"  # the 7B files state theirs
+    assert RunSpec.of(load_params("gemma3_270m")).optimizer_plan is None
     for text, message in (("optimizer_plan: bf16_kahan\n", "holds the weights in bfloat16.*dtype: bfloat16"),
                           ("optimizer_plan: fp8\n", "optimizer_plan must be one of"),
                           ("architecture: {model_type: llama, hidden_size: 0}\n", "architecture"),
@@ -246,7 +249,7 @@ def test_the_shape_check_runs_the_grafting_path_at_reduced_width_on_the_cpu(caps
     out = shape_check.main(["--model", "gemma2_9b", "--device", "cpu", "--width", "128", "--vocab", "1024",
                             "--threads", "2"])
     seconds = time.perf_counter() - clock
-    assert out["plan"] == "bf16_kahan" and out["device"] == "cpu"
+    assert out["plan"] == "float32_offload" and out["device"] == "cpu"
     assert out["shape"]["layers"] == 2 and out["shape"]["head_dim"] == 256 and out["shape"]["heads"] == 1
     assert out["parameters"]["built"] == out["parameters"]["total"]  # the formula's count of the built model
     assert out["steps"] == 5 * 3 and out["seconds_per_step"] > 0 and out["peak_memory"]["bytes"] > 0
@@ -263,3 +266,105 @@ def test_the_reduced_architecture_keeps_head_width_and_proportions():
             r.intermediate_size, r.vocab_size) == (2, 256, 2, 1, 128, 896, 4096)
     assert shape_check.reduced(a, None, None, None) == a
     assert replace(a, num_hidden_layers=4) == shape_check.reduced(a, 4, None, None)
+
+
+def test_the_offload_plan_is_the_float32_run_bit_for_bit_and_keeps_no_gradient_on_the_model(tokenizer):
+    """float32_offload steps float32 Adam on host copies with the gradients copied there as
+    they complete: on a CPU the very same bits as float32; gradients freed on the model,
+    hooks removed, the weights restored, the delta in host memory."""
+    data = first_hop(n=8)
+    runs = {}
+    for plan in ("float32", "float32_offload"):
+        model = tiny_model("llama", len(tokenizer))
+        before = {n: p.detach().clone() for n, p in model.named_parameters()}
+        runs[plan] = finetune(model, tokenizer, data.facts, {"train": data.facts},
+                              RunSpec(lr=3e-3, epochs=3, batch_size=4, optimizer_plan=plan), progress=False)
+        assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+        assert all(not p._post_accumulate_grad_hooks for p in model.parameters())
+    assert all(p.grad is None for p in model.parameters())  # the offload run's: every gradient went to the host
+    assert runs["float32"].log == runs["float32_offload"].log
+    assert runs["float32"].delta.keys() == runs["float32_offload"].delta.keys()
+    assert all(torch.equal(runs["float32"].delta[n], d) for n, d in runs["float32_offload"].delta.items())
+    assert any(d.abs().max() > 0 for d in runs["float32_offload"].delta.values())
+
+
+def test_the_offload_plan_holds_one_gradient_at_a_time_and_refuses_bf16():
+    a, b = torch.nn.Parameter(torch.ones(4)), torch.nn.Parameter(torch.ones(3))
+    opt = precision.HostAdam([a, b], lr=0.1)
+    opt.zero_grad()
+    (a.sum() * 2).backward()  # b gets no gradient this step, and is not stepped
+    assert a.grad is None and opt.host[0].grad is not None and opt.host[0].grad.tolist() == [2.0] * 4
+    opt.step()
+    assert a.detach().lt(1).all() and torch.equal(b.detach(), torch.ones(3))
+    assert torch.equal(opt.weights()[0], a.detach()) and not a._post_accumulate_grad_hooks
+    opt.zero_grad()
+    (a.sum() * 2).backward()
+    (a.sum() * 3).backward()  # two backward passes before a step: their gradients add up, as on the device
+    assert opt.host[0].grad is not None and opt.host[0].grad.tolist() == [5.0] * 4
+    opt.step()
+    with pytest.raises(ParameterError, match="float32_offload trains float32 weights"):
+        precision.HostAdam([torch.nn.Parameter(torch.zeros(2, dtype=torch.bfloat16))], lr=0.1)
+
+
+def test_a_plan_that_fails_its_check_leaves_the_model_as_it_was(tokenizer, monkeypatch):
+    """The optimizer (and the plan's fit check) comes before finetune touches requires_grad."""
+    model = tiny_model("llama", len(tokenizer))
+    for n, p in model.named_parameters():
+        p.requires_grad_("embed" in n)
+    flags = {n: p.requires_grad for n, p in model.named_parameters()}
+
+    def too_big(*args, **kwargs):  # type: ignore[no-untyped-def]
+        raise ParameterError("this finetuning run under optimizer_plan float32 needs about 99 GB")
+
+    monkeypatch.setattr(precision, "check_run_memory", too_big)
+    data = first_hop(n=4)
+    with pytest.raises(ParameterError, match="needs about 99 GB"):
+        finetune(model, tokenizer, data.facts, {"train": data.facts},
+                 RunSpec(lr=1e-3, epochs=1, optimizer_plan="float32"), progress=False)
+    assert {n: p.requires_grad for n, p in model.named_parameters()} == flags
+
+
+def test_continued_training_runs_under_the_params_files_plan():
+    from extractive_core.continued_training import Setting
+
+    s = Setting(1e-4, (2, 3), "blocks", 2, 2, 8, 24, None, "float32_offload")
+    assert s.spec(2, 0).optimizer_plan == "float32_offload" and s.as_dict()["optimizer_plan"] == "float32_offload"
+    assert "optimizer_plan" not in Setting(1e-4, (2, 3), "blocks", 2, 2, 8, 24).as_dict()
+
+
+def test_a_library_plans_version_is_in_its_run_key_only():
+    from extractive_core.runs import plan_library
+
+    assert plan_library(RunSpec()) == {} and plan_library(RunSpec(optimizer_plan="float32_offload")) == {}
+    assert plan_library(RunSpec(optimizer_plan="bf16_kahan"))["plan_library"].startswith("torch-optimi")
+
+
+def test_a_bf16_load_of_a_7b_file_drops_its_float32_plan():
+    """load_model(..., dtype="bfloat16") on a file whose plan holds float32 weights (the 7B
+    files' float32_offload) takes today's optimizer for bf16, not a plan that would refuse it."""
+    olmo = load_params("olmo_7b")
+    assert olmo.with_dtype("bfloat16").optimizer_plan is None and olmo.with_dtype("bfloat16").dtype == "bfloat16"
+    assert olmo.with_dtype("float32").optimizer_plan == "float32_offload"
+    kahan = replace(olmo, dtype="bfloat16", optimizer_plan="bf16_kahan")
+    assert kahan.with_dtype("bfloat16").optimizer_plan == "bf16_kahan" and kahan.with_dtype("float32").optimizer_plan is None
+
+
+def test_a_run_whose_host_state_will_not_fit_stops_first():
+    memory.check_host_fits("float32_offload", 10**9, 30 * memory.GB)  # 24 GB of 30: fits
+    memory.check_host_fits("float32_offload", 10**9, None)  # unknown: not checked
+    memory.check_host_fits("float32", 10**12, 1)  # a plan without host state
+    with pytest.raises(ParameterError, match="keeps about 24.0 GB of training state in host memory.*20.0 GB is available"):
+        memory.check_host_fits("float32_offload", 10**9, 20 * memory.GB)
+
+
+def test_the_offload_plans_host_state_is_what_the_formula_counts():
+    """HostAdam holds, per trained parameter, the weights it steps (4), their gradients (4) and
+    Adam's two moments (8) in host memory; finetune's starting copy and delta make the 24."""
+    w = torch.nn.Parameter(torch.randn(64, 32))
+    opt = precision.HostAdam([w], lr=1e-3)
+    opt.zero_grad()
+    (w ** 2).sum().backward()
+    opt.step()
+    state = [t for t in opt.optimizer.state[opt.host[0]].values() if t.numel() > 1]
+    held = sum(t.numel() * t.element_size() for t in state + opt.host + [h.grad for h in opt.host])
+    assert held / w.numel() == 16 == memory.HOST_BYTES["float32_offload"] - 8

@@ -207,3 +207,28 @@ def test_a_file_without_its_own_probe_gets_the_floor_not_another_files_tolerance
     table = {"toyworld/pretraining_order": 8.1, "gemma3_270m/two_hop_ocr": 0.1}
     assert tolerance_for(table, Path("toyworld/pretraining_order.json")) == 8.1
     assert tolerance_for(table, Path("toyworld/data_ordering.json")) == TOLERANCE_FLOOR == 0.1
+
+
+def sweep(lrs, shift=0.0):
+    """A sweep-shaped results tree: cells per hop, lr and epochs, and one record per lr."""
+    return {"lrs": lrs, "seeds": [0],
+            "hops": {"second_hop": {f"{lr:g}": {"8": {"implication": {"values": [5.0 + lr * 1e4 + shift]}}}
+                                    for lr in lrs}},
+            "runs": [{"hop": "second_hop", "lr": lr, "seed": 0, "test_rank": [9.5, 5.0 + lr * 1e4 + shift]}
+                     for lr in lrs]}
+
+
+def test_a_sample_of_the_sweeps_learning_rates_is_compared_cell_by_cell():
+    """The test command runs one lr of the sweep: its cells and records must match the
+    committed ones of that lr; the other lrs are left out; an lr the grid lacks, or a moved
+    cell, is a difference."""
+    committed = sweep([1e-5, 3e-5, 1e-4])
+    same = sweep([3e-5])
+    assert compare(committed, same, Rule(0.0, statistical=False))[0] == []
+    assert compare(committed, same, OTHER_CPU)[0] == []
+    moved = sweep([3e-5], shift=0.5)
+    problems, worst = compare(committed, moved, Rule(0.0, statistical=False))
+    assert worst == 0.5 and any("3e-05" in p for p in problems) and any("/runs" in p for p in problems)
+    assert any("not in the committed grid" in p for p in compare(committed, sweep([2e-5]), OTHER_CPU)[0])
+    missing_record = {**same, "runs": []}
+    assert compare(committed, missing_record, Rule(0.0, statistical=False))[0]

@@ -117,8 +117,8 @@ def test_the_key_holds_the_code_a_run_executes_and_nothing_else():
 @pytest.mark.parametrize("module, old, new", [
     ("extractive_core.finetune", "loss of the very first step", "loss of the first step"),  # a docstring
     ("extractive_core.finetune", "# position t predicts token t+1", "# shifted by one"),  # a comment
-    ("extractive_core.finetune", "saved = {n: params[n].detach().clone() for n in names}",
-     "saved = {n: params[n].detach().clone() for n in list(names)}"),  # applied: not part of a run
+    ("extractive_core.finetune", "saved = {n: params[n].detach().to(\"cpu\", copy=True) for n in names}",
+     "saved = {n: params[n].detach().to(\"cpu\", copy=True) for n in list(names)}"),  # applied: not part of a run
     ("extractive_core.precision_report", '"adopt": "yes" if adopt else "no"', '"adopt": "y" if adopt else "n"'),
     ("extractive_core.precision", "def adam(", "def report_table() -> None:\n    pass\n\n\ndef adam("),
 ])
