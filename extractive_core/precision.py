@@ -222,15 +222,14 @@ class HostAdam(GradientHooks):
         self.params = params
         pin = torch.cuda.is_available() and any(p.is_cuda for p in params)
         self.host = [host_buffer(p, pin).copy_(p.detach()) for p in params]
-        for h, p in zip(self.host, params):
-            h.grad = host_buffer(p, pin).zero_()
+        self.grads = [host_buffer(p, pin).zero_() for p in params]  # each weight's host gradient
         self.fresh = [False] * len(params)  # whether the host holds this step's gradient
         self.optimizer = adam(self.host, lr)
         self.hooks: list[Any] = []
 
     def _offload(self, i: int, p: torch.Tensor) -> None:
-        grad = self.host[i].grad
-        assert grad is not None and p.grad is not None
+        grad = self.grads[i]
+        assert p.grad is not None
         if self.fresh[i]:  # a second backward pass before the step: gradients add up, as on the device
             grad.add_(p.grad.to("cpu"))
         else:
@@ -255,9 +254,10 @@ class HostAdam(GradientHooks):
         for i, p in enumerate(self.params):
             if p.grad is not None:
                 self._offload(i, p)
-        stepped = [h for h, f in zip(self.host, self.fresh) if f]
-        if stepped:
-            adam_step(self.optimizer, stepped)
+        for h, g, f in zip(self.host, self.grads, self.fresh):
+            h.grad = g if f else None  # torch's Adam skips a weight without a gradient
+        if any(self.fresh):
+            self.optimizer.step()
         for p, h, f in zip(self.params, self.host, self.fresh):
             if f:
                 p.copy_(h, non_blocking=False)
@@ -277,22 +277,6 @@ def host_buffer(like: torch.Tensor, pin: bool) -> torch.Tensor:
         except RuntimeError:  # locked-memory limits: ordinary memory, slower copies
             pass
     return torch.empty(like.shape, dtype=torch.float32)
-
-
-def adam_step(optimizer: torch.optim.Adam, params: list[torch.Tensor]) -> None:
-    """``optimizer.step()`` over ``params`` only (the others' gradients hidden for the step)."""
-    chosen = {id(p) for p in params}
-    hidden = {}
-    for group in optimizer.param_groups:
-        for p in group["params"]:
-            if id(p) not in chosen:
-                hidden[p] = p.grad
-                p.grad = None
-    try:
-        optimizer.step()
-    finally:
-        for p, g in hidden.items():
-            p.grad = g
 
 
 def visible_device_bytes(model: nn.Module) -> int | None:
