@@ -135,6 +135,33 @@ def freezing(rows: Mapping[str, Sequence[float]], needed: str) -> Claim:
                  {"OCR with the whole update": below(whole, base)})
 
 
+FREEZING_PRE_RULE = ("agrees: with the claimed block frozen during training (only the other block trained), the "
+                     "implication rank is above both the whole model's training and the other block frozen during "
+                     "training (paired t-intervals, Bonferroni over the 2); partly: above one of them; else does not. "
+                     "Preconditions: training the claimed block alone (the other frozen) shows OCR (below the rank "
+                     "with every layer's update dropped), and both frozen-during-training runs learned their facts "
+                     "(mean final fact rank < 1).")
+
+
+def freezing_pre(rows: Mapping[str, Sequence[float]], facts: Mapping[str, Sequence[float]], needed: str) -> Claim:
+    """Layer freezing during training: ``rows`` holds per-seed implication ranks of ``None``
+    (every block trained), ``All`` (every update dropped: the rank before finetuning) and the
+    ``(pre)`` rows, ``"Early (pre)"`` trained only the late block; ``facts``, the ``(pre)``
+    rows' per-seed final fact ranks. ``needed``: the block the claim says the OCR needs."""
+    other = "Late" if needed == "Early" else "Early"
+    hit, miss, whole, base = rows[f"{needed} (pre)"], rows[f"{other} (pre)"], rows["None"], rows["All"]
+    k = 2
+    worse = [above(hit, whole, k), above(hit, miss, k)]
+    verdict = "agrees" if all(worse) else "partly" if any(worse) else "does not"
+    learned = {row: float(np.mean(v)) < LEARNED for row, v in facts.items()}
+    return claim(verdict, f"{needed} frozen during training {fmt(hit)}; {other} frozen during training {fmt(miss)}; "
+                          f"nothing frozen {fmt(whole)} ({seeds_text(len(hit))})", FREEZING_PRE_RULE,
+                 {row: list(v) for row, v in rows.items()} | {"facts": {r: list(v) for r, v in facts.items()},
+                                                              "needed": needed},
+                 {f"OCR training the {needed.lower()} block alone": below(miss, base),
+                  "facts learned in both frozen-during-training runs": all(learned.values())})
+
+
 STORAGE_RULE = ("agrees: the second hop's late-block share of the positive informative MLP score is above the first "
                 "hop's (paired over seeds) and above the uniform share (the late block's fraction of the layers), "
                 "t-intervals with Bonferroni over the 2; partly: above the first hop's only; else does not.")

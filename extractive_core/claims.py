@@ -30,7 +30,8 @@ class Claim:
     paper: str  # what the paper reports for OLMo-7b
     chapter: str  # the notebook page that shows it
     result: str  # results/<model>/<result>.json
-    key: str  # the entry of that file's ``claims`` (computed by the chapter's module, ``claim_rules``)
+    key: str  # the entry of that file's ``claims`` (computed by the chapter's module, ``claim_rules``);
+    # "section/entry": the entry of the claims of an experiment saved beside it under ``section``
     protocol: Callable[[dict], str]  # how this run's protocol differs from the paper's
 
 
@@ -66,6 +67,15 @@ def storage_protocol(r: dict) -> str:
     return recipe_protocol(r) + "; the paper shows the score maps, this row sums the informative MLP score per layer"
 
 
+def pre_protocol(r: dict) -> str:
+    return recipe_protocol(r) + "; the frozen-during-training rows train only the other block"
+
+
+def band_lr_protocol(r: dict) -> str:
+    return (f"the recipe at the band map's lr {lr_text(r['lr'])} (fixed for the band map before this table ran), "
+            f"{r['epochs']} epochs, all block weights; during training, only the other block")
+
+
 def cell_protocol(r: dict) -> str:
     cell = r["freezing_at_best"]["cell"]
     return (f"the recipe at the sweep's best second-hop cell with learned facts (`sweep.best_cell`, on the sweep's "
@@ -87,6 +97,15 @@ CLAIMS = (
           "03_layer_freezing", "layer_freezing", "first_hop", recipe_protocol),
     Claim("Second-hop OCR needs the late layers' update", "Late frozen 6.30; Early frozen 1.85",
           "03_layer_freezing", "layer_freezing", "second_hop", recipe_protocol),
+    Claim("First-hop OCR needs the early layers, frozen during training", "Early (pre) 6.50; Late (pre) 0.10",
+          "03_layer_freezing", "layer_freezing", "first_hop_pre", pre_protocol),
+    Claim("Second-hop OCR needs the late layers, frozen during training", "Late (pre) 6.60; Early (pre) 0.50",
+          "03_layer_freezing", "layer_freezing", "second_hop_pre", pre_protocol),
+    Claim("Second-hop OCR needs the late layers' update, at the band map's lr", "Late frozen 6.30; Early frozen 1.85",
+          "03_layer_freezing", "layer_freezing", "at_band_lr/second_hop", band_lr_protocol),
+    Claim("Second-hop OCR needs the late layers, frozen during training, at the band map's lr",
+          "Late (pre) 6.60; Early (pre) 0.50", "03_layer_freezing", "layer_freezing", "at_band_lr/second_hop_pre",
+          band_lr_protocol),
     Claim("Second-hop OCR needs the late layers' update, where the sweep finds second-hop OCR",
           "Late frozen 6.30; Early frozen 1.85", "06_model_sweep", "sweep", "second_hop_at_best", cell_protocol),
     Claim("Weight grafting: the implication-training change carries over to counterfactual facts",
@@ -110,7 +129,12 @@ def stored_claim(claim: Claim, model: str, root: Path) -> tuple[dict, dict] | No
     if "claims" not in results:
         raise ParameterError(f"{path} has no claims (made before the claim rules): rerun its chapter, "
                              f"notebooks/{claim.chapter}.ipynb")
-    entry = results["claims"].get(claim.key)
+    *sections, key = claim.key.split("/")
+    for section in sections:  # an experiment saved beside the chapter's, with claims of its own
+        results = results.get(section)
+        if not isinstance(results, dict) or "claims" not in results:
+            return None
+    entry = results["claims"].get(key)
     return None if entry is None else (results, entry)
 
 

@@ -100,7 +100,7 @@ def finetune(
     **recipe: Any,
 ) -> FinetuneResult:
     """Train on ``train`` as ``spec`` says and log the mean rank of every split in ``evals``
-    per epoch. Without a ``spec``, the keywords make one (``lr=3e-5, epochs=8``: the
+    per epoch (``spec.logged == "ends"``: before training and after the last epoch only). Without a ``spec``, the keywords make one (``lr=3e-5, epochs=8``: the
     ``RunSpec`` fields; left out, the paper's recipe).
 
     Dropout stays off (eval mode) so runs repeat exactly. A model held in bf16 trains
@@ -133,6 +133,8 @@ def finetune(
     steps_per_epoch = -(-len(train.examples) // batch_size)
 
     def log_epoch(epoch: int, loss: float | None) -> None:
+        if spec.logged == "ends" and epoch not in (0, epochs):
+            return
         row: dict[str, float | None] = {"epoch": epoch, "loss": loss}
         with timed(result.seconds, "eval"):
             row.update({f"{k}_rank": mean_rank(model, tokenizer, s, spec.autocast) for k, s in evals.items()})

@@ -27,6 +27,7 @@ from .stats import interval_text, summarise
 
 ROWS = ("None", "Early", "Late", "All", "Early (pre)", "Late (pre)")
 AFTER_ROWS = ROWS[:4]  # frozen after training: parts of one full run's delta
+PRE_ROWS = ROWS[4:]  # frozen during training: a run of the other block alone each
 COLUMNS = ("fact", "implication")
 
 
@@ -55,11 +56,13 @@ def final_ranks(lm: LoadedModel, hop: str, delta: Delta) -> dict[str, float]:
 
 def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: Sequence[str] = HOPS,
                        lr: float | None = None, progress: bool | None = None, epochs: int | None = None,
-                       pre: bool = True) -> dict[str, Any]:
+                       pre: bool = True, logged: str = "every") -> dict[str, Any]:
     """The freezing table: per hop, row and column, the per-seed final ranks and their summary.
     ``lr`` and ``epochs`` (None: the recipe's) set the finetuning run, so freezing can run at a
     sweep cell (its seed-0 run is the sweep's, from the run cache); ``pre=False`` leaves out the
-    "(pre)" rows, which each train a run of their own: the other four rows cost one run per seed."""
+    "(pre)" rows, which each train a run of their own: the other four rows cost one run per seed.
+    Only final ranks are read: the "(pre)" runs log the ends alone (``RunSpec.logged``), the full
+    run as ``logged`` says (``every`` epoch where it is another chapter's run, from the cache)."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
     if not isinstance(pre, bool):
         raise ParameterError(f"pre must be True or False, got {pre!r}")
@@ -71,11 +74,11 @@ def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: 
     for hop in hops:
         per_row: dict[str, list[dict[str, float]]] = {r: [] for r in (ROWS if pre else AFTER_ROWS)}
         for seed in seeds:
-            full = two_hop_run(lm, hop, seed, recipe, progress=progress).delta
+            full = two_hop_run(lm, hop, seed, recipe, progress=progress, logged=logged).delta
             for row, frozen in (("None", []), ("Early", early), ("Late", late), ("All", early + late)):
                 per_row[row].append(final_ranks(lm, hop, without_layers(lm, full, frozen)))
             for row, trained in (("Early (pre)", late), ("Late (pre)", early)) if pre else ():
-                run = two_hop_run(lm, hop, seed, recipe, layers=trained, progress=progress)
+                run = two_hop_run(lm, hop, seed, recipe, layers=trained, progress=progress, logged="ends")
                 per_row[row].append({"fact": run.ranks("train")[-1], "implication": run.ranks("test")[-1]})
         out["hops"][hop] = {row: {col: summarise([r[col] for r in rows]) for col in COLUMNS}
                             for row, rows in per_row.items()}
@@ -111,7 +114,8 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
     """Train only layers ``start .. start + width - 1`` (default width: the late block's) for
     each start; per lr, hop and start, the final fact and implication ranks over seeds, and
     the point's precondition ``fact_learned`` (``facts_learned``: every seed learned the facts;
-    where not, the band did not store the fact and its implication rank says nothing)."""
+    where not, the band did not store the fact and its implication rank says nothing). Each run
+    logs its ranks before and after training only (``RunSpec.logged``)."""
     seeds, hops = check_seeds(seeds), check_hops(hops)
     if isinstance(lrs, (str, bytes)) or not isinstance(lrs, Sequence) or not lrs:
         raise ParameterError(f"lrs must be a non-empty list of learning rates (None: the recipe's), got {lrs!r}")
@@ -127,8 +131,8 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
         for hop in hops:
             bands = []
             for start in starts:
-                runs = [two_hop_run(lm, hop, s, recipe, layers=list(range(start, start + width)), progress=progress)
-                        for s in seeds]
+                runs = [two_hop_run(lm, hop, s, recipe, layers=list(range(start, start + width)), progress=progress,
+                                    logged="ends") for s in seeds]
                 facts = [r.ranks("train")[-1] for r in runs]
                 bands.append({"start": start,
                               "fact": summarise(facts), "fact_learned": facts_learned(facts),
@@ -163,10 +167,20 @@ def verdicts(results: dict[str, Any]) -> dict[str, str]:
 
 
 def claims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """``claim_rules.freezing`` per hop with a claim, on the rows' per-seed implication ranks."""
-    return {hop: claim_rules.freezing({row: results["hops"][hop][row]["implication"]["values"]
-                                       for row in ("None", "Early", "Late", "All")}, needed)
-            for hop, needed in CLAIMS.items() if hop in results["hops"]}
+    """Per hop with a claim, on the rows' per-seed ranks: ``claim_rules.freezing`` (frozen
+    after training) under the hop's name, and where the run has the "(pre)" rows,
+    ``claim_rules.freezing_pre`` (frozen during training) under ``<hop>_pre``."""
+    out = {}
+    for hop, needed in CLAIMS.items():
+        if hop not in results["hops"]:
+            continue
+        rows = results["hops"][hop]
+        impl = {row: v["implication"]["values"] for row, v in rows.items()}
+        out[hop] = claim_rules.freezing({row: impl[row] for row in AFTER_ROWS}, needed)
+        if all(row in rows for row in PRE_ROWS):
+            out[f"{hop}_pre"] = claim_rules.freezing_pre(impl, {row: rows[row]["fact"]["values"] for row in PRE_ROWS},
+                                                         needed)
+    return out
 
 
 VERDICT_TEXT = {
@@ -180,13 +194,29 @@ VERDICT_TEXT = {
 }
 
 
+PRE_VERDICT_TEXT = {
+    "agrees": "freezing the {block} layers during training makes the implication rank worse than both training "
+              "everything and freezing the other block (paired intervals over seeds): this hop's OCR needs the "
+              "{block} layers to learn the fact.",
+    "partly": "freezing the {block} layers during training makes the implication rank worse than one of the two "
+              "other rows, not both: only part of the paper's claim shows.",
+    "does not": "freezing the {block} layers during training is not separated from both other rows: this run does "
+                "not show that this hop's OCR needs the {block} layers to learn the fact.",
+    "not tested": "a precondition failed (training the {block} block alone shows no OCR, or a frozen-during-training "
+                  "run did not learn its facts): not a test of the claim.",
+}
+
+
 def freezing_findings(results: dict[str, Any]) -> list[str]:
-    """The paper's two claims, checked on this run by ``claim_rules.freezing``: freezing the
-    early layers after training should hurt first-hop implications, the late layers second-hop."""
+    """The paper's two claims, checked on this run: freezing the early layers should hurt
+    first-hop implications, the late layers second-hop; after training (``claim_rules.freezing``)
+    and, where the run has the "(pre)" rows, during training (``claim_rules.freezing_pre``)."""
     lines = []
-    for hop, c in claims(results).items():
-        block = CLAIMS[hop].lower()
-        lines.append(f"**{hop.replace('_', '-')}**: {c['measurement']}. " + VERDICT_TEXT[c["verdict"]].format(block=block))
+    for key, c in claims(results).items():
+        hop = key.removesuffix("_pre")
+        block, texts = CLAIMS[hop].lower(), PRE_VERDICT_TEXT if key.endswith("_pre") else VERDICT_TEXT
+        when = " (frozen during training)" if key.endswith("_pre") else " (frozen after training)"
+        lines.append(f"**{hop.replace('_', '-')}{when}**: {c['measurement']}. " + texts[c["verdict"]].format(block=block))
     return lines
 
 

@@ -124,18 +124,24 @@ class RunSpec(Recipe):
     recipe, the data-order ``seed``, the trained ``layers`` (None: every layer; kept sorted,
     each once), ``autocast`` (None, or the dtype of mixed-precision compute) and
     ``optimizer_plan`` (None: today's optimizer, ``precision.MasterWeightAdam``; else one of
-    ``PLANS``, ``precision.plan_optimizer``). Built once (``RunSpec.of``) and checked then;
-    ``finetune`` takes it whole, and its fields are the run cache's key (``runs.run_spec``;
-    ``optimizer_plan`` only when set, so the keys of runs without one are as before). The
-    model's own dtype comes with the model."""
+    ``PLANS``, ``precision.plan_optimizer``) and ``logged``: ``every`` epoch's ranks, or only
+    the ``ends`` (before training and after it: for runs whose curves nobody reads; evaluation
+    never touches the training, so the weights and the final ranks are the same). Built once
+    (``RunSpec.of``) and checked then; ``finetune`` takes it whole, and its fields are the run
+    cache's key (``runs.run_spec``; ``optimizer_plan`` only when set and ``logged`` only when
+    not ``every``, so the keys of other runs are as before). The model's own dtype comes with
+    the model."""
 
     seed: int = 0
     layers: tuple[int, ...] | None = None
     autocast: str | None = None
     optimizer_plan: str | None = None
+    logged: str = "every"  # the epochs whose ranks are logged: "every" one, or the "ends" (0 and the last)
 
     def __post_init__(self) -> None:
         super().__post_init__()
+        if self.logged not in LOGGED:
+            raise ParameterError(f"logged must be one of {LOGGED} (the epochs whose ranks are logged), got {self.logged!r}")
         if isinstance(self.seed, bool) or not isinstance(self.seed, int):
             raise ParameterError(f"seed must be a whole number, got {self.seed!r}")
         layers = self.layers
@@ -160,10 +166,12 @@ class RunSpec(Recipe):
         """Every field, JSON-ready (``layers`` a list or None); ``optimizer_plan`` only when
         set (a run without one has the key it had before the field existed)."""
         return {f.name: getattr(self, f.name) for f in fields(self)
-                if not (f.name == "optimizer_plan" and self.optimizer_plan is None)} | {
+                if not (f.name == "optimizer_plan" and self.optimizer_plan is None)
+                and not (f.name == "logged" and self.logged == "every")} | {
             "layers": None if self.layers is None else list(self.layers)}
 
 
+LOGGED = ("every", "ends")  # RunSpec.logged
 MONITORED = 20  # continued training: training people whose ranks are logged per epoch
 
 

@@ -34,6 +34,14 @@ def grid_configs(base: str = "toyworld", modes: Sequence[str] = MODES,
             for mode in check_list(modes, "modes", str, str(list(MODES))) for seed in check_seeds(seeds)]
 
 
+SHIPPED_BESIDE_GRID = ("toyworld_deep",)  # other toy params files whose checkpoints ship too (layer freezing)
+
+
+def shipped_configs(base: str = "toyworld") -> list[ToyConfig]:
+    """Every toy model that ships: the corpus-order grid of ``base`` and ``SHIPPED_BESIDE_GRID``."""
+    return grid_configs(base) + [toy_config(load_params(name)) for name in SHIPPED_BESIDE_GRID]
+
+
 def pretrain_corpus_grid(base: str = "toyworld", modes: Sequence[str] = MODES,
                          seeds: Sequence[int] = DEFAULT_SEEDS) -> None:
     """Make every (mode, seed) toy model of ``base`` available in the cache: the shipped
@@ -142,7 +150,8 @@ USAGE = """python -m extractive_core.pretraining_order [TOY_PARAMS_NAME] [--chec
   (no flag)     make the corpus-order grid's toy models available: shipped checkpoints, else pretrain
   --check       re-pretrain two of them (facts_first and no_impl, seed 0), side by side, and compare each
                 with its shipped checkpoint
-  --regenerate  pretrain the whole grid afresh and make it the shipped set (extractive_core/toy_checkpoints)"""
+  --regenerate  pretrain the whole grid (and SHIPPED_BESIDE_GRID) afresh and make it the shipped set
+                (extractive_core/toy_checkpoints)"""
 
 
 def main(argv: Sequence[str]) -> int:
@@ -163,8 +172,9 @@ def main(argv: Sequence[str]) -> int:
             print(f"shipped-checkpoint check {'failed' if problems else 'passed'} in {time.perf_counter() - started:.0f} s")
             return 1 if problems else 0
         if flags == ["--regenerate"]:
-            regenerate_shipped(grid_configs(base))
-            print(f"toy models of the corpus-order grid pretrained and shipped in {time.perf_counter() - started:.0f} s")
+            regenerate_shipped(shipped_configs(base))
+            print(f"toy models of the corpus-order grid and {', '.join(SHIPPED_BESIDE_GRID)} pretrained and shipped in "
+                  f"{time.perf_counter() - started:.0f} s")
             return 0
         pretrain_corpus_grid(base)
     except ExtractiveError as err:

@@ -141,9 +141,13 @@ def band_map(b: dict[str, Any]) -> Rows:
 
 
 def layer_freezing(r: dict[str, Any]) -> Rows:
+    """The recipe's freezing rows, the band map, and the freezing rows at the band map's lr
+    (conditions ``lr=<lr>/<hop>/<row>``)."""
     yield from freezing_rows(r)
     if "band_map" in r:
         yield from band_map(r["band_map"])
+    if "at_band_lr" in r:
+        yield from freezing_rows(r["at_band_lr"], prefix=f"lr={r['at_band_lr']['lr']:g}")
 
 
 def _chance(r: dict[str, Any]) -> Rows:

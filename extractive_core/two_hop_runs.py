@@ -20,12 +20,13 @@ def resolve_recipe(lm: LoadedModel, lr: float | None, epochs: int | None, batch_
 
 
 def two_hop_run(lm: LoadedModel, hop: str, seed: int, recipe: Recipe, n_people: int = 20,
-                layers: Sequence[int] | None = None, progress: bool | None = None) -> FinetuneResult:
+                layers: Sequence[int] | None = None, progress: bool | None = None,
+                logged: str = "every") -> FinetuneResult:
     """One (cached) finetuning run on ``hop``'s facts, ranks of facts ("train") and
-    implications ("test") logged; ``recipe`` from ``resolve_recipe``; ``layers`` restricts
-    training to those layers."""
+    implications ("test") logged (``logged``: every epoch, or the "ends" only: ``RunSpec``);
+    ``recipe`` from ``resolve_recipe``; ``layers`` restricts training to those layers."""
     data = two_hop(hop, "F", n=n_people)
-    spec = RunSpec.of(lm.params, recipe, seed=seed, layers=layers)
+    spec = RunSpec.of(lm.params, recipe, seed=seed, layers=layers, logged=logged)
     where = f" layers {list(layers)}" if layers else ""
     return cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications}, spec,
                            progress=progress, label=f"{hop} seed {seed}{where}")

@@ -85,6 +85,33 @@ def test_freezing_agrees_on_a_clear_effect_and_needs_whole_update_ocr():
 
 
 @pytest.mark.parametrize("model", MODELS)
+@pytest.mark.parametrize("hop,needed", (("first_hop", "Early"), ("second_hop", "Late")))
+def test_freezing_during_training_with_identical_rows_does_not(model, hop, needed):
+    rows = results(model, "layer_freezing")["hops"][hop]
+    names = ("None", "Early (pre)", "Late (pre)")
+    values = {row: rows[row]["implication"]["values"] for row in names}
+    sd, rng = spread(*values.values()), np.random.default_rng(2)
+    base = values["None"]  # no block effect; every update dropped far above, facts learned (preconditions met)
+    far, facts = [v + 6.0 for v in base], {row: [0.0] * len(base) for row in ("Early (pre)", "Late (pre)")}
+    got = [claim_rules.freezing_pre({**identical(base, names, sd, rng), "All": far}, facts, needed)["verdict"]
+           for _ in range(DRAWS)]
+    assert share_does_not(got) >= REQUIRED
+
+
+def test_freezing_during_training_agrees_on_a_clear_effect_and_checks_its_preconditions():
+    rows = {"None": [1.0, 1.2, 0.9], "Late (pre)": [8.0, 8.3, 8.1], "Early (pre)": [0.6, 0.5, 0.8],
+            "All": [9.0, 9.1, 9.2]}
+    learned = {"Early (pre)": [0.0, 0.1, 0.0], "Late (pre)": [0.2, 0.0, 0.0]}
+    assert claim_rules.freezing_pre(rows, learned, "Late")["verdict"] == "agrees"
+    assert claim_rules.freezing_pre(rows, learned, "Early")["verdict"] == "does not"
+    assert claim_rules.freezing_pre({**rows, "None": [8.0, 8.4, 8.0]}, learned, "Late")["verdict"] == "partly"
+    no_ocr = claim_rules.freezing_pre({**rows, "Early (pre)": rows["All"]}, learned, "Late")
+    assert no_ocr["verdict"] == "not tested" and "OCR training the late block alone" in no_ocr["measurement"]
+    unlearned = claim_rules.freezing_pre(rows, {**learned, "Late (pre)": [2.0, 1.5, 1.0]}, "Late")
+    assert unlearned["verdict"] == "not tested" and "facts learned" in unlearned["measurement"]
+
+
+@pytest.mark.parametrize("model", MODELS)
 def test_storage_with_the_same_profile_for_both_hops_does_not(model):
     r = results(model, "extractive_scores")
     late = r.get("late_start") or {"gemma3_270m": 14, "toyworld": 3}[model]

@@ -23,7 +23,7 @@ def at_chance() -> dict[str, dict]:
     its chapter's module computes from it."""
     hop = {"per_seed": {str(s): {"test_rank": [9.5, 9.5 + 0.05 * s], "train_rank": [9.5, 0.0]} for s in SEEDS},
            "chance_rank": 9.5}
-    rows = {r: {"implication": chance()} for r in ("None", "Early", "Late", "All")}
+    rows = {r: {"implication": chance(), "fact": chance(0.1)} for r in freezing.ROWS}
     totals = {"scores": {"informative": {"layer_totals_per_seed": {"mlp": [[1.0 + 0.01 * s] * 18 for s in SEEDS]}}}}
     order = {"phases": ["joint"], "per_seed": [{"phase_log": [{"phase": "joint", "train_facts_rank": 0.1,
                                                                 "train_implications_rank": 0.1}],
@@ -49,6 +49,8 @@ def at_chance() -> dict[str, dict]:
     }
     modules = {"two_hop_ocr": ocr, "layer_freezing": freezing, "extractive_scores": extractive_maps,
                "grafting": grafting, "data_ordering": data_ordering, "sweep": sweep}
+    at_band_lr = {"lr": 1e-4, "epochs": 8, "trainable": "blocks", "hops": {"second_hop": rows}}
+    files["layer_freezing"]["at_band_lr"] = {**at_band_lr, "claims": freezing.claims(at_band_lr)}
     for name, r in files.items():
         r["claims"] = modules[name].claims(r)
     return files
@@ -96,6 +98,6 @@ def test_chapter_claims_lists_its_chapters_claims(tmp_path):
 
     write(tmp_path, "gemma3_270m", at_chance())
     text = chapter_claims("03_layer_freezing", root=tmp_path)
-    assert text.count("The paper (OLMo-7b)") == 2
+    assert text.count("The paper (OLMo-7b)") == 6  # after training, during training, each also at the band lr
     with pytest.raises(ParameterError, match="no claim is shown by"):
         chapter_claims("08_reproducibility", root=tmp_path)

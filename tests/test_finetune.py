@@ -44,6 +44,19 @@ def test_finetune_is_deterministic_and_seed_matters(tokenizer):
     assert not torch.equal(runs[0].delta[name], runs[2].delta[name])
 
 
+def test_logging_the_ends_only_leaves_the_training_and_its_ends_as_they_were(tokenizer):
+    model = tiny_model("llama", len(tokenizer))
+    data = first_hop(n=8)
+    evals = {"train": data.facts, "test": data.implications}
+    every, ends = (finetune(model, tokenizer, data.facts, evals, lr=1e-2, epochs=3, batch_size=3, seed=0,
+                            logged=logged, progress=False) for logged in ("every", "ends"))
+    assert [row["epoch"] for row in every.log] == [0, 1, 2, 3] and [row["epoch"] for row in ends.log] == [0, 3]
+    assert ends.log == [every.log[0], every.log[-1]]  # the same ranks and losses, bit for bit
+    assert all(torch.equal(every.delta[n], ends.delta[n]) for n in every.delta)
+    with pytest.raises(ParameterError, match="logged must be one of"):
+        finetune(model, tokenizer, data.facts, evals, lr=1e-2, epochs=1, logged="last", progress=False)
+
+
 def test_layers_restrict_the_update(tokenizer):
     model = tiny_model("qwen2", len(tokenizer))
     data = first_hop(n=4)
