@@ -115,6 +115,14 @@ def ocr(before: Sequence[float], final: Sequence[float], facts_final: Sequence[f
                  {"facts learned": float(np.mean(facts_final)) < LEARNED})
 
 
+def worse_than_both(hit: Sequence[float], whole: Sequence[float], miss: Sequence[float]) -> str:
+    """The freezing rules' verdict: ``agrees`` if ``hit`` (the claimed block frozen) is above
+    both ``whole`` (nothing frozen) and ``miss`` (the other block frozen), paired, Bonferroni
+    over the 2; ``partly`` if above one; else ``does not``."""
+    worse = [above(hit, whole, 2), above(hit, miss, 2)]
+    return "agrees" if all(worse) else "partly" if any(worse) else "does not"
+
+
 FREEZING_RULE = ("agrees: with the claimed block's update dropped, the implication rank is above both the whole "
                  "update's and the other block's dropped (paired t-intervals, Bonferroni over the 2); partly: above "
                  "one of them; else does not. Precondition: the whole update shows OCR (below the rank with every "
@@ -126,10 +134,7 @@ def freezing(rows: Mapping[str, Sequence[float]], needed: str) -> Claim:
     ``None``, ``Early``, ``Late`` and ``All`` (the block dropped from the update)."""
     other = "Late" if needed == "Early" else "Early"
     hit, miss, whole, base = rows[needed], rows[other], rows["None"], rows["All"]
-    k = 2
-    worse = [above(hit, whole, k), above(hit, miss, k)]
-    verdict = "agrees" if all(worse) else "partly" if any(worse) else "does not"
-    return claim(verdict, f"{needed} frozen {fmt(hit)}; {other} frozen {fmt(miss)}; nothing frozen {fmt(whole)} "
+    return claim(worse_than_both(hit, whole, miss), f"{needed} frozen {fmt(hit)}; {other} frozen {fmt(miss)}; nothing frozen {fmt(whole)} "
                           f"({seeds_text(len(hit))})", FREEZING_RULE,
                  {row: list(v) for row, v in rows.items()} | {"needed": needed},
                  {"OCR with the whole update": below(whole, base)})
@@ -150,11 +155,8 @@ def freezing_pre(rows: Mapping[str, Sequence[float]], facts: Mapping[str, Sequen
     rows' per-seed final fact ranks. ``needed``: the block the claim says the OCR needs."""
     other = "Late" if needed == "Early" else "Early"
     hit, miss, whole, base = rows[f"{needed} (pre)"], rows[f"{other} (pre)"], rows["None"], rows["All"]
-    k = 2
-    worse = [above(hit, whole, k), above(hit, miss, k)]
-    verdict = "agrees" if all(worse) else "partly" if any(worse) else "does not"
     learned = {row: float(np.mean(v)) < LEARNED for row, v in facts.items()}
-    return claim(verdict, f"{needed} frozen during training {fmt(hit)}; {other} frozen during training {fmt(miss)}; "
+    return claim(worse_than_both(hit, whole, miss), f"{needed} frozen during training {fmt(hit)}; {other} frozen during training {fmt(miss)}; "
                           f"nothing frozen {fmt(whole)} ({seeds_text(len(hit))})", FREEZING_PRE_RULE,
                  {row: list(v) for row, v in rows.items()} | {"facts": {r: list(v) for r, v in facts.items()},
                                                               "needed": needed},
