@@ -27,6 +27,7 @@ from .settings import environ_with, set_threads
 SETTINGS: dict[str, dict[str, str]] = {
     "as run": {},
     "1 thread": {"EXTRACTIVE_THREADS": "1"},
+    "2 threads": {"EXTRACTIVE_THREADS": "2"},
     "ATEN_CPU_CAPABILITY=avx2": {"ATEN_CPU_CAPABILITY": "avx2"},
     "MKL_CBWR=COMPATIBLE": {"MKL_CBWR": "COMPATIBLE"},
     "ONEDNN_MAX_CPU_ISA=AVX512_CORE": {"ONEDNN_MAX_CPU_ISA": "AVX512_CORE"},
@@ -36,9 +37,12 @@ SETTINGS: dict[str, dict[str, str]] = {
 def applicable(settings: Mapping[str, Mapping[str, str]] = SETTINGS, probe: str = "ocr") -> dict[str, dict[str, str]]:
     """The settings that can change anything here (``as run`` first): a capability cap at
     AVX2 where torch already runs AVX2, oneDNN's AVX-512 cap where bf16 is not in hardware
-    (it decides only bf16 matmuls), and the thread count for toy pretraining, which always
-    runs on one thread, are the run itself, so probing them would only repeat it."""
+    (it decides only bf16 matmuls), the thread count the run already has
+    (``settings.default_threads``: the main job's lanes run on one thread), and any thread
+    count for toy pretraining, which always runs on one thread, are the run itself, so
+    probing them would only repeat it."""
     from .numerics import native_bf16
+    from .settings import default_threads
 
     capability = torch.backends.cpu.get_cpu_capability()
     skip = set()
@@ -48,7 +52,9 @@ def applicable(settings: Mapping[str, Mapping[str, str]] = SETTINGS, probe: str 
         skip.add("ONEDNN_MAX_CPU_ISA")
     if probe in ("pretrain", "toy_ocr"):
         skip.add("EXTRACTIVE_THREADS")
-    return {name: dict(v) for name, v in settings.items() if not set(v) & skip}
+    same_threads = {"EXTRACTIVE_THREADS": str(default_threads())}
+    return {name: dict(v) for name, v in settings.items()
+            if not set(v) & skip and not (v and dict(v) == same_threads)}
 
 
 def tensors_sha256(tensors: Mapping[str, torch.Tensor]) -> str:

@@ -1,7 +1,12 @@
 """The main job's runner: which notebooks take a model, and its time table."""
 
 import importlib.util
+import json
+import threading
+import time
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 spec = importlib.util.spec_from_file_location("run_notebooks", ROOT / "tools" / "run_notebooks.py")
@@ -18,11 +23,12 @@ def test_model_parameter_is_read_from_the_parameters_cell():
 def test_table_counts_cache_events_and_totals():
     text = runner.table([("01_two_hop_ocr", 23.4, {"run_hit": 6}),
                          ("07_toyworld", 500.0, {"run_trained": 24, "pretrain_shipped": 2, "pretrain_hit": 1,
-                                                 "pretrain_trained": 11})])
+                                                 "pretrain_trained": 11})], wall=330.0, lanes=2)
     lines = text.splitlines()
     assert lines[1].split()[:3] == ["01_two_hop_ocr", "23", "6/0"]
     assert lines[2].split()[:4] == ["07_toyworld", "500", "0/24", "2/1/11"]
-    assert lines[3].startswith("total") and "523" in lines[3] and "8.7 min" in lines[3]
+    assert lines[3].startswith("total (wall)") and "330" in lines[3] and "5.5 min" in lines[3]
+    assert "add up to 523 with 2 lane(s)" in lines[3]
 
 
 def test_pretraining_step_ships_or_regenerates(monkeypatch):
@@ -30,3 +36,62 @@ def test_pretraining_step_ships_or_regenerates(monkeypatch):
     assert runner.pretrain_step()[1] == ["-m", "extractive_core.pretraining_order"]
     monkeypatch.setenv("EXTRACTIVE_PRETRAIN", "1")
     assert runner.pretrain_step()[1][-1] == "--regenerate"
+
+
+def test_start_order_puts_the_longest_path_first():
+    """01 starts first: 03, the longest chapter, waits for it; 04 next (05 waits for it)."""
+    order = [nb.stem for nb in runner.start_order(sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")))]
+    assert order[:2] == ["01_two_hop_ocr", "04_grafting"]
+    for later, earlier in ((a, b) for a, deps in runner.AFTER.items() for b in deps):
+        assert order.index(earlier) < order.index(later)
+
+
+def fake_notebooks(tmp_path, seconds):
+    paths = []
+    for stem, s in seconds.items():
+        path = tmp_path / f"{stem}.ipynb"
+        path.write_text(json.dumps({"cells": [], "metadata": {"papermill": {"duration": s}}}))
+        paths.append(path)
+    return paths
+
+
+def test_lanes_wait_for_the_notebooks_whose_runs_they_read(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # no committed copies here: the fake files' own durations count
+    paths = fake_notebooks(tmp_path, {"01_two_hop_ocr": 3, "02_extractive_scores": 9, "03_layer_freezing": 1,
+                                      "04_grafting": 2, "05_data_ordering": 1})
+    events, lock, running, most = [], threading.Lock(), [0], [0]
+
+    def run(nb):
+        with lock:
+            events.append(("start", nb.stem))
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.05)
+        with lock:
+            events.append(("end", nb.stem))
+            running[0] -= 1
+        return 1.0, {}
+
+    rows = runner.run_lanes(paths, 2, run)
+    assert sorted(r[0] for r in rows) == sorted(p.stem for p in paths) and most[0] == 2
+    for later, deps in runner.AFTER.items():
+        for dep in deps:
+            if ("start", later) in events:
+                assert events.index(("end", dep)) < events.index(("start", later)), (dep, later)
+
+
+def test_a_failing_notebook_stops_new_starts_and_raises(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    paths = fake_notebooks(tmp_path, {"01_two_hop_ocr": 5, "02_extractive_scores": 1, "04_grafting": 4})
+    started = []
+
+    def run(nb):
+        started.append(nb.stem)
+        if nb.stem == "01_two_hop_ocr":
+            raise SystemExit("01_two_hop_ocr failed (exit 1)")
+        time.sleep(0.05)
+        return 1.0, {}
+
+    with pytest.raises(SystemExit, match="01_two_hop_ocr failed"):
+        runner.run_lanes(paths, 1, run)
+    assert started == ["01_two_hop_ocr"]  # nothing starts after a failure

@@ -142,3 +142,16 @@ def test_atomic_writes_are_whole_or_absent(tmp_path):
             tmp.write_text("half")
             raise RuntimeError("half written")
     assert target.read_text() == "one" and [p.name for p in target.parent.iterdir()] == ["table.md"]
+
+
+def test_the_thread_count_probed_is_never_the_run_itself(monkeypatch):
+    """The main job's lanes run on one thread: the reproduction notes then probe two threads;
+    a run on two probes one; a thread count is never probed against itself."""
+    from extractive_core.determinism import SETTINGS, applicable
+
+    threads = {k: SETTINGS[k] for k in ("as run", "1 thread", "2 threads")}
+    monkeypatch.setenv("EXTRACTIVE_THREADS", "1")
+    assert list(applicable(threads)) == ["as run", "2 threads"]
+    monkeypatch.setenv("EXTRACTIVE_THREADS", "2")
+    assert list(applicable(threads)) == ["as run", "1 thread"]
+    assert "1 thread" not in applicable(threads, probe="pretrain")  # toy pretraining is always one thread
