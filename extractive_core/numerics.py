@@ -85,8 +85,26 @@ def native_bf16() -> bool:
 SAME_BITS_KEYS = ("cpu_model", "cpu_capability", "threads", "packages", "variables", "device")
 
 
+def environment_differences(committed: Any, fresh: Any) -> list[str]:
+    """What differs between two results' numeric environments (their ``provenance``), one
+    ``"key: committed -> fresh"`` line per key of ``SAME_BITS_KEYS``; packages and variables
+    name only the entries that differ. A result without a recorded environment differs."""
+    a, b = (r.get("provenance", {}) if isinstance(r, dict) else {} for r in (committed, fresh))
+    if "cpu_model" not in a:
+        return ["committed: no recorded environment"]
+    found = []
+    for key in SAME_BITS_KEYS:
+        x, y = a.get(key), b.get(key)
+        if x == y:
+            continue
+        if isinstance(x, dict) and isinstance(y, dict):
+            found += [f"{key}[{k}]: {x.get(k)} -> {y.get(k)}" for k in sorted(set(x) | set(y)) if x.get(k) != y.get(k)]
+        else:
+            found.append(f"{key}: {x} -> {y}")
+    return found
+
+
 def same_environment(committed: Any, fresh: Any) -> bool:
     """Whether two results were produced where the bits should be identical: same CPU,
     capability, threads, package versions and numeric variables (their ``provenance``)."""
-    a, b = (r.get("provenance", {}) if isinstance(r, dict) else {} for r in (committed, fresh))
-    return "cpu_model" in a and all(a.get(k) == b.get(k) for k in SAME_BITS_KEYS)
+    return not environment_differences(committed, fresh)

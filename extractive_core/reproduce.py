@@ -43,7 +43,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from .numerics import same_environment
+from .numerics import environment_differences
 from .results import load_json
 
 IGNORED_KEYS = ("provenance",)
@@ -51,6 +51,7 @@ MEASUREMENTS = "reproducibility"  # results/<model>/reproducibility.json: the me
 SE_MULTIPLE = 4.0  # another environment: a mean over seeds within 4 standard errors of the difference
 ALIGNED_KEYS = ("per_seed", "values", "differences")  # lists with one entry per seed of the nearest ``seeds``
 SEED_SCOPED = {"exact": "exact_seed"}  # a subtree that belongs to the seed its sibling key names
+THREADS_HINT = "the thread count decides the bits: set EXTRACTIVE_THREADS to the committed count to compare bit for bit"
 GRID_AXIS = "lrs"  # a grid the test command may sample, beside the seeds: the sweep's learning rates
 
 # What the test command re-runs of each notebook (papermill parameters): the default model on
@@ -361,7 +362,8 @@ def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], lis
             problems.append(f"{rel}: not produced by the fresh run")
             continue
         committed, fresh = load_json(Path(committed_root) / rel), load_json(fresh_path)
-        strict = same_environment(committed, fresh)
+        differences = environment_differences(committed, fresh)
+        strict = not differences
         rule = Rule(0.0, statistical=False) if strict else Rule(tolerance_for(table, rel), statistical=True)
         if rel.stem == MEASUREMENTS:  # the measurements differ by machine, and so does which of them a machine
             # can make (float32 against bf16 needs bf16 hardware); the verdicts both made must agree
@@ -372,6 +374,9 @@ def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], lis
         report.append(f"{str(rel):<36} largest |diff| {worst:.4g} (tolerance {rule.tolerance:g}, "
                       f"{describe_rule(rule, committed, fresh)}): {status}")
         problems += [f"{rel}: {p}" for p in found]
+        if found and differences:  # say what made the bits differ, so the user can match it
+            problems.append(f"{rel}: made in another environment ({'; '.join(differences)}); "
+                            + THREADS_HINT * any(d.startswith("threads:") for d in differences))
     return report, problems
 
 

@@ -232,3 +232,16 @@ def test_a_sample_of_the_sweeps_learning_rates_is_compared_cell_by_cell():
     assert any("not in the committed grid" in p for p in compare(committed, sweep([2e-5]), OTHER_CPU)[0])
     missing_record = {**same, "runs": []}
     assert compare(committed, missing_record, Rule(0.0, statistical=False))[0]
+
+
+def test_a_difference_names_what_differs_in_the_environment(tmp_path):
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    here = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1, "packages": {"torch": "2.13.0"}}
+    write(committed, "m", "two_hop_ocr", {**RESULT, "provenance": here})
+    far = {**RESULT, "first_hop": {"test_rank": [9.25, 4.0]}}
+    write(fresh, "m", "two_hop_ocr", {**far, "provenance": {**here, "threads": 2, "packages": {"torch": "2.14.0"}}})
+    problems = compare_dirs(committed, fresh)[1]
+    assert any("threads: 1 -> 2" in p and "packages[torch]: 2.13.0 -> 2.14.0" in p and "EXTRACTIVE_THREADS" in p
+               for p in problems)
+    write(fresh, "m", "two_hop_ocr", {**far, "provenance": here})  # same environment: no such line
+    assert not any("another environment" in p for p in compare_dirs(committed, fresh)[1])
