@@ -375,8 +375,9 @@ def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], lis
                       f"{describe_rule(rule, committed, fresh)}): {status}")
         problems += [f"{rel}: {p}" for p in found]
         if found and differences:  # say what made the bits differ, so the user can match it
-            problems.append(f"{rel}: made in another environment ({'; '.join(differences)}); "
-                            + THREADS_HINT * any(d.startswith("threads:") for d in differences))
+            hint = [THREADS_HINT] if any(d.startswith("threads:") for d in differences) else []
+            problems.append(f"{rel}: made in another environment ({'; '.join(differences)})"
+                            + "".join(f"; {h}" for h in hint))
     return report, problems
 
 
