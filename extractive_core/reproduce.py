@@ -20,7 +20,13 @@ The rule for a results file depends on where the fresh file was made and on whic
   values, which are compared.
 - **A sample of the seeds** (the test command re-runs the default model on seed 0 only,
   ``SAMPLE``): each sampled seed's entries are compared with the committed entries of the
-  same seed (identical in the same environment, else within the measured tolerance); the
+  same seed. In the same environment they are identical. In another one, each number's mean
+  over the sampled seeds must lie within ``SE_MULTIPLE`` standard errors of the difference,
+  the spread taken from all the committed seeds (``sqrt(2 s_c^2 / m)`` for ``m`` sampled
+  seeds), or within the measured tolerance, whichever is larger: the rule above with the
+  committed seeds standing in for the fresh ones' spread. (Measured: gemma3_270m's seed 0
+  under AVX2 kernels against AVX-512-made results moved a data-ordering rank by 0.25 and a
+  grafting localisation r^2 by 0.18, 1.7 of the three seeds' standard deviations.) The
   means, intervals and verdicts over all seeds cannot be recomputed from one seed, so the
   test suite checks instead that the committed verdicts and claims are what the committed
   per-seed results give (``tests/test_shown_claims.py``).
@@ -80,6 +86,9 @@ class Rule:
 
 
 TOLERANCE_FLOOR = 0.1  # mean-rank units: two prompts of 20 moving one rank each
+# Ranks are stored as float32 means (10.05 is 10.050000190734863): two prompts of 20 moving one
+# rank each must read as 0.1, not 0.10000038, so a difference may exceed its bound by this much.
+STORAGE_SLACK = 1e-5
 
 
 def measured_tolerance(differences: Iterable[float]) -> float:
@@ -150,7 +159,7 @@ def compare_scalars(committed: Any, fresh: Any, tolerance: float, path: str) -> 
         if math.isnan(committed) and math.isnan(fresh):
             return [], 0.0
         diff = abs(committed - fresh)
-        if not diff <= tolerance:
+        if not diff <= tolerance + STORAGE_SLACK:
             return [f"{path}: committed {committed!r}, fresh {fresh!r} (|diff| {diff:.4g} > {tolerance})"], diff
         return [], diff
     if committed != fresh:
@@ -159,12 +168,22 @@ def compare_scalars(committed: Any, fresh: Any, tolerance: float, path: str) -> 
     return [], 0.0
 
 
-def compare_seed_means(committed: dict[int, Any], fresh: dict[int, Any], rule: Rule, path: str) -> tuple[list[str], float]:
+def _variance(values: list[float]) -> float:
+    mean = sum(values) / len(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+def compare_seed_means(committed: dict[int, Any], fresh: dict[int, Any], rule: Rule, path: str,
+                       spread_from: dict[int, Any] | None = None) -> tuple[list[str], float]:
     """Another environment, the same seeds: each number of the per-seed entries as its mean over
-    the seeds, within ``SE_MULTIPLE`` standard errors of the difference or the tolerance."""
+    the seeds, within ``SE_MULTIPLE`` standard errors of the difference or the tolerance.
+    ``spread_from``: every committed seed, when ``fresh`` ran a sample of them (``committed``
+    then holds the sampled seeds only); each number's spread over seeds is taken from it, for
+    both sides."""
     if sorted(committed) != sorted(fresh):
         return [f"{path}: seeds {sorted(committed)} committed, {sorted(fresh)} fresh"], 0.0
     seeds = sorted(committed)
+    reference = {s: dict(leaves(e)) for s, e in spread_from.items()} if spread_from is not None else None
     flat_c = {s: dict(leaves(committed[s])) for s in seeds}
     flat_f = {s: dict(leaves(fresh[s])) for s in seeds}
     problems: list[str] = []
@@ -192,16 +211,19 @@ def compare_seed_means(committed: dict[int, Any], fresh: dict[int, Any], rule: R
             continue
         n = len(c)
         mean_c, mean_f = sum(c) / n, sum(f) / n
-        spread = 0.0
-        if n > 1:
-            var_c = sum((v - mean_c) ** 2 for v in c) / (n - 1)
-            var_f = sum((v - mean_f) ** 2 for v in f) / (n - 1)
-            spread = SE_MULTIPLE * math.sqrt((var_c + var_f) / n)
+        spread, of = 0.0, f"{n} seeds"
+        if reference is not None:  # a sample: the committed seeds' spread stands in for both sides'
+            ref = [float(r[leaf]) for r in reference.values() if _is_number(r.get(leaf)) and not math.isnan(r[leaf])]
+            if len(ref) > 1:
+                spread = SE_MULTIPLE * math.sqrt(2 * _variance(ref) / n)
+            of = f"sampled seed{'s' if n > 1 else ''} {seeds}, spread of {len(ref)} committed seeds"
+        elif n > 1:
+            spread = SE_MULTIPLE * math.sqrt((_variance(c) + _variance(f)) / n)
         allowed = max(rule.tolerance, spread)
         diff = abs(mean_c - mean_f)
         worst = max(worst, diff)
-        if not diff <= allowed:
-            problems.append(f"{path}{leaf}: mean over {n} seeds committed {mean_c:.4g}, fresh {mean_f:.4g} "
+        if not diff <= allowed + STORAGE_SLACK:
+            problems.append(f"{path}{leaf}: mean over {of}: committed {mean_c:.4g}, fresh {mean_f:.4g} "
                             f"(|diff| {diff:.4g} > {allowed:.4g} = max(tolerance {rule.tolerance}, "
                             f"{SE_MULTIPLE:g} SE {spread:.4g}))")
     return problems, worst
@@ -322,6 +344,11 @@ def _compare_collections(committed: dict[int, Any], fresh: dict[int, Any], rule:
                          path: str) -> tuple[list[str], float]:
     if rule.statistical and not sampled:
         return compare_seed_means(committed, fresh, rule, path)
+    if rule.statistical:  # another environment, a sample of the seeds: the committed seeds' spread
+        unknown = [s for s in sorted(fresh) if s not in committed]
+        if unknown:
+            return [f"{path}: seed {s} is not in the committed results" for s in unknown], 0.0
+        return compare_seed_means({s: committed[s] for s in fresh}, fresh, rule, path, spread_from=committed)
     problems, worst = [], 0.0
     if not sampled and sorted(committed) != sorted(fresh):
         return [f"{path}: seeds {sorted(committed)} committed, {sorted(fresh)} fresh"], 0.0
@@ -343,7 +370,8 @@ def describe_rule(rule: Rule, committed: Any, fresh: Any) -> str:
         sample += f"{GRID_AXIS} {grids[1]} of {grids[0]}, "
     if rule.tolerance == 0 and not rule.statistical:
         return f"{sample}same environment, bits expected"
-    how = "per seed within the tolerance" if sample else f"seed means within {SE_MULTIPLE:g} SE or the tolerance"
+    how = (f"sampled seeds within {SE_MULTIPLE:g} SE of the committed seeds' spread or the tolerance" if sample
+           else f"seed means within {SE_MULTIPLE:g} SE or the tolerance")
     return f"{sample}other environment, {how}"
 
 

@@ -6,6 +6,7 @@ parameters cell). The workflows publish the committed book and run the test comm
 import json
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,9 @@ def test_notebooks_are_stamped_from_the_one_url():
         assert f"colab.research.google.com/github/{url.removeprefix('https://github.com/')}/blob/" in badge
         assert f"notebooks/{path.name})" in badge
         assert "[![Open In Colab](https://colab.research.google.com/assets/colab-badge.svg)]" in badge
+        release = "v" + tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["version"]
+        assert f"git clone -q --depth 1 --branch {release} {url} " in setup  # the pinned release first
+        assert f"|| (echo 'release {release} not found: using the main branch' && " in setup
         assert f"git clone -q --depth 1 --branch main {url} " in setup and 'if "google.colab" in sys.modules:' in setup
         assert '!pip install -q -e "/content/extractive-structures[default-model]"' in setup
         tags = [c.get("metadata", {}).get("tags", []) for c in cells]
@@ -107,3 +111,39 @@ def test_torch_pin_agrees():
     assert "torch==2.13.0" in pip
     for name in ("book.yml", "test.yml"):
         assert '"torch==2.13.0"' in (WORKFLOWS / name).read_text()
+
+
+def _git(cwd: Path, *args: str) -> str:
+    env = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t",
+           "HOME": str(cwd), "PATH": "/usr/bin:/bin"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, check=True, capture_output=True, text=True).stdout.strip()
+
+
+@pytest.mark.parametrize("tagged", [True, False], ids=["release published", "no release yet"])
+def test_the_colab_clone_takes_the_release_else_the_branch(tmp_path, tagged):
+    """The setup cell's clone line, run by a shell as Colab runs a ``!`` line, against a local
+    repository: the release tag's commit where the tag exists, else the branch, with a warning."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    sys.path.insert(0, str(REPO / "tools"))
+    try:
+        import colab
+    finally:
+        sys.path.remove(str(REPO / "tools"))
+    origin = tmp_path / "origin"
+    origin.mkdir()
+    _git(origin, "init", "-q", "-b", "main")
+    for message in ("release", "later"):
+        _git(origin, "commit", "-q", "--allow-empty", "-m", message)
+        if tagged and message == "release":
+            _git(origin, "tag", colab.release())
+    url, _ = colab.repository()
+    line = next(ln.strip().removeprefix("!") for ln in colab.setup_source().splitlines() if "git clone" in ln)
+    command = line.replace(url, origin.as_uri()).replace("/content/extractive-structures", str(tmp_path / "clone"))
+    # IPython hands a ! line to the shell after expanding {...} and $name: the line has neither
+    python = TransformerManager().transform_cell("!" + command)
+    assert python.strip() == f"get_ipython().system({command!r})"
+    done = subprocess.run(["bash", "-c", command], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert _git(tmp_path / "clone", "log", "-1", "--format=%s") == ("release" if tagged else "later")
+    assert ("not found: using the main branch" in done.stdout) is not tagged

@@ -154,8 +154,15 @@ def test_a_sample_of_the_seeds_is_compared_seed_by_seed():
     assert compare(committed, same_seed0, Rule(0.1, statistical=True))[0] == []
     assert compare(committed, same_seed0, Rule(0.0, statistical=False))[0]  # same machine: bits
     moved = ordering([FINALS[0] + 0.3], seeds=[0])
-    problems, _ = compare(committed, moved, Rule(0.1, statistical=True))
-    assert any("(seed 0)" in p and "test_implications[1]" in p for p in problems)
+    assert compare(committed, moved, Rule(0.1, statistical=False))[0]  # one by one at 0.1: fails
+    # another environment: within 4 SE of the committed seeds' spread (sd 0.92 over 3 seeds: 5.2)
+    assert compare(committed, moved, Rule(0.1, statistical=True))[0] == []
+    problems, _ = compare(committed, ordering([FINALS[0] + 5.5], seeds=[0]), Rule(0.1, statistical=True))
+    assert any("sampled seed [0]" in p and "test_implications[1]" in p for p in problems)
+    unmoved_first = ordering([FINALS[0]], seeds=[0])  # the first rank is 9.0 for every seed: no spread
+    unmoved_first["orders"]["joint"]["per_seed"][0]["test_implications"][0] = 9.3
+    problems, _ = compare(committed, unmoved_first, Rule(0.1, statistical=True))
+    assert len(problems) == 1 and "test_implications[0]" in problems[0] and "tolerance 0.1" in problems[0]
     assert compare(committed, ordering([FINALS[3]], seeds=[3]), OTHER_CPU)[0]  # a seed never committed
     # one seed has no interval, three have one: the summary's fields differ, its seed-0 value does not
     committed["orders"]["joint"]["final"]["ci95"] = [4.4, 6.2]
@@ -245,3 +252,14 @@ def test_a_difference_names_what_differs_in_the_environment(tmp_path):
                for p in problems)
     write(fresh, "m", "two_hop_ocr", {**far, "provenance": here})  # same environment: no such line
     assert not any("another environment" in p for p in compare_dirs(committed, fresh)[1])
+
+
+def test_two_prompts_moving_one_rank_each_is_within_the_floor():
+    """Ranks are stored as float32 means: 10.05 against 9.95 is 0.10000038 apart, which is the
+    floor's two prompts of 20, not more; a third prompt is."""
+    import numpy as np
+
+    a, b, c = (float(np.float32(x)) for x in (10.05, 9.95, 9.9))
+    assert compare({"r": a}, {"r": b}, 0.1)[0] == []
+    assert compare({"r": a}, {"r": c}, 0.1)[0]
+    assert compare(ordering([a] * 3), ordering([b] * 3), OTHER_CPU)[0] == []

@@ -1,6 +1,7 @@
 """Give every notebook an "Open in Colab" badge and a first code cell that, in Colab only,
-fetches the project's release ``v<version>`` (the version in pyproject.toml) and installs it
-with the default model's extra. The repository's address is read from _config.yml
+fetches the project's release ``v<version>`` (the version in pyproject.toml; the git tag
+that ``git tag v<version>`` makes, the badge's branch where it is not published) and installs
+it with the default model's extra. The repository's address is read from _config.yml
 (``repository.url``), the one place it is set.
 
     python tools/colab.py          # write the badges and cells (idempotent)
@@ -52,18 +53,22 @@ def badge(notebook: Path) -> str:
 
 
 def setup_source() -> str:
-    # The branch the badge opens, until a release tag exists to pin (``release()``: the next step).
+    """The Colab cell: clone the release ``release()`` (a tag), or the badge's branch with a
+    printed warning where that tag is not published, then install it with the default model."""
     url, branch = repository()
+    tag, folder = release(), "/content/extractive-structures"
     return "\n".join([
-        f"# In Colab only: fetch the project ({branch}) and install it with the default model",
-        "# (elsewhere this cell does nothing).",
+        f"# In Colab only: fetch the project's release {tag} (the branch {branch} if that tag is not",
+        "# published) and install it with the default model (elsewhere this cell does nothing).",
         "import sys",
         "",
         'if "google.colab" in sys.modules:',
-        f"    !git clone -q --depth 1 --branch {branch} {url} /content/extractive-structures",
-        '    !pip install -q -e "/content/extractive-structures[default-model]"',
-        '    sys.path.insert(0, "/content/extractive-structures")',
-        "    %cd /content/extractive-structures/notebooks",
+        f"    !git clone -q --depth 1 --branch {tag} {url} {folder} 2>/dev/null || "
+        f"(echo 'release {tag} not found: using the {branch} branch' && "
+        f"git clone -q --depth 1 --branch {branch} {url} {folder})",  # no braces: IPython expands {...} in ! lines
+        f'    !pip install -q -e "{folder}[default-model]"',
+        f'    sys.path.insert(0, "{folder}")',
+        f"    %cd {folder}/notebooks",
     ])
 
 
