@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MODEL ?=
 # PRETRAIN=1 pretrains the toy models of the corpus-order grid afresh (12 models, about 12
-# minutes on 2 cores) and the 8-layer toyworld_deep (about 4 minutes), and ships them
+# minutes on 2 cores) and the 8-layer toyworld_deep (2000 steps, about 6 minutes), and ships them
 # (extractive_core/toy_checkpoints/); else the shipped ones.
 PRETRAIN ?=
 # The CPU build of torch that this kind of machine keeps on disk; on a GPU box use e.g.

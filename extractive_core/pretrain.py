@@ -13,8 +13,8 @@ two threads against 82 ms on one, measured on 2 cores).
 Shipped checkpoints: the models of the corpus-order grid are committed, in float16, under
 ``extractive_core/toy_checkpoints/`` (12 models, about 7 MB), because pretraining all of them
 took 12 of the main job's minutes on 2 cores; so is the 8-layer ``toyworld_deep``
-(``pretraining_order.SHIPPED_BESIDE_GRID``, 1.2 MB, 3.5 minutes). A pretrained model's weights are rounded to
-float16 before they are saved, so a shipped checkpoint and a fresh pretraining of its config
+(``pretraining_order.SHIPPED_BESIDE_GRID``, 1.2 MB, 6 minutes: 2000 steps on one thread).
+A pretrained model's weights are rounded to float16 before they are saved, so a shipped checkpoint and a fresh pretraining of its config
 are the same model. ``pretrained`` copies a shipped checkpoint into the cache when the cache
 lacks it; ``EXTRACTIVE_PRETRAIN=1`` ignores the shipped ones and pretrains, and
 ``python -m extractive_core.pretraining_order --regenerate`` rewrites them (``--check``
