@@ -44,6 +44,7 @@ the ``exact`` check of the seed named ``exact_seed``. Provenance and timings (ke
 from __future__ import annotations
 
 import math
+import statistics
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,11 +169,6 @@ def compare_scalars(committed: Any, fresh: Any, tolerance: float, path: str) -> 
     return [], 0.0
 
 
-def _variance(values: list[float]) -> float:
-    mean = sum(values) / len(values)
-    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
-
-
 def compare_seed_means(committed: dict[int, Any], fresh: dict[int, Any], rule: Rule, path: str,
                        spread_from: dict[int, Any] | None = None) -> tuple[list[str], float]:
     """Another environment, the same seeds: each number of the per-seed entries as its mean over
@@ -215,10 +211,10 @@ def compare_seed_means(committed: dict[int, Any], fresh: dict[int, Any], rule: R
         if reference is not None:  # a sample: the committed seeds' spread stands in for both sides'
             ref = [float(r[leaf]) for r in reference.values() if _is_number(r.get(leaf)) and not math.isnan(r[leaf])]
             if len(ref) > 1:
-                spread = SE_MULTIPLE * math.sqrt(2 * _variance(ref) / n)
+                spread = SE_MULTIPLE * math.sqrt(2 * statistics.variance(ref) / n)
             of = f"sampled seed{'s' if n > 1 else ''} {seeds}, spread of {len(ref)} committed seeds"
         elif n > 1:
-            spread = SE_MULTIPLE * math.sqrt((_variance(c) + _variance(f)) / n)
+            spread = SE_MULTIPLE * math.sqrt((statistics.variance(c) + statistics.variance(f)) / n)
         allowed = max(rule.tolerance, spread)
         diff = abs(mean_c - mean_f)
         worst = max(worst, diff)
@@ -342,20 +338,18 @@ def _holds_records(x: Any) -> bool:
 
 def _compare_collections(committed: dict[int, Any], fresh: dict[int, Any], rule: Rule, sampled: bool,
                          path: str) -> tuple[list[str], float]:
-    if rule.statistical and not sampled:
-        return compare_seed_means(committed, fresh, rule, path)
-    if rule.statistical:  # another environment, a sample of the seeds: the committed seeds' spread
+    if sampled:
         unknown = [s for s in sorted(fresh) if s not in committed]
         if unknown:
             return [f"{path}: seed {s} is not in the committed results" for s in unknown], 0.0
-        return compare_seed_means({s: committed[s] for s in fresh}, fresh, rule, path, spread_from=committed)
-    problems, worst = [], 0.0
-    if not sampled and sorted(committed) != sorted(fresh):
+        if rule.statistical:  # another environment: the committed seeds' spread stands in
+            return compare_seed_means({s: committed[s] for s in fresh}, fresh, rule, path, spread_from=committed)
+    elif rule.statistical:
+        return compare_seed_means(committed, fresh, rule, path)
+    elif sorted(committed) != sorted(fresh):
         return [f"{path}: seeds {sorted(committed)} committed, {sorted(fresh)} fresh"], 0.0
+    problems, worst = [], 0.0
     for seed in sorted(fresh):
-        if seed not in committed:
-            problems.append(f"{path}: seed {seed} is not in the committed results")
-            continue
         sub, diff = compare(committed[seed], fresh[seed], rule, f"{path}(seed {seed})")
         problems += sub
         worst = max(worst, diff)
