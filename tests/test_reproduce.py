@@ -263,3 +263,25 @@ def test_two_prompts_moving_one_rank_each_is_within_the_floor():
     assert compare({"r": a}, {"r": b}, 0.1)[0] == []
     assert compare({"r": a}, {"r": c}, 0.1)[0]
     assert compare(ordering([a] * 3), ordering([b] * 3), OTHER_CPU)[0] == []
+
+
+def test_a_sampled_seed_at_chance_fails_however_wide_the_committed_spread():
+    """The sampled-seed rule on the committed gemma3_270m two-hop results: a degenerate model
+    (every rank of seed 0 at chance, 9.5) does not pass as another CPU's noise on either hop,
+    while the committed seed 0 itself does."""
+    import copy
+
+    committed = json.loads((Path(__file__).resolve().parents[1] / "results/gemma3_270m/two_hop_ocr.json").read_text())
+    fresh = copy.deepcopy(committed)
+    fresh["seeds"] = [0]
+    for hop in ("first_hop", "second_hop"):
+        record = fresh[hop]["per_seed"]["0"]
+        fresh[hop]["per_seed"] = {"0": {**record, **{k: [9.5] * len(v) for k, v in record.items() if isinstance(v, list)}}}
+    problems, _ = compare(committed, fresh, Rule(0.1, statistical=True))
+    assert any("/first_hop/per_seed" in p and "train_rank" in p for p in problems)
+    assert any("/first_hop/per_seed" in p and "test_rank" in p for p in problems)
+    assert any("/second_hop/per_seed" in p and "train_rank" in p for p in problems)
+    assert compare(committed, {**copy.deepcopy(committed), "seeds": [0], "first_hop": {
+        **committed["first_hop"], "per_seed": {"0": committed["first_hop"]["per_seed"]["0"]}},
+        "second_hop": {**committed["second_hop"], "per_seed": {"0": committed["second_hop"]["per_seed"]["0"]}}},
+        Rule(0.1, statistical=True))[0] == []  # the committed seed 0 itself passes
