@@ -95,3 +95,13 @@ def test_a_failing_notebook_stops_new_starts_and_raises(tmp_path, monkeypatch):
     with pytest.raises(SystemExit, match="01_two_hop_ocr failed"):
         runner.run_lanes(paths, 1, run)
     assert started == ["01_two_hop_ocr"]  # nothing starts after a failure
+
+
+def test_lanes_wait_passively_and_keep_the_users_choice(monkeypatch):
+    """Beside another lane, a notebook's OpenMP threads wait passively (a 2-thread probe beside a
+    busy lane spun for minutes); one lane alone is left as it is, and so is a value the user set."""
+    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    assert runner.lane_env(2, 1) == {"EXTRACTIVE_THREADS": "1", "OMP_WAIT_POLICY": "PASSIVE"}
+    assert runner.lane_env(1, None) == {}
+    monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
+    assert runner.lane_env(2, 1) == {"EXTRACTIVE_THREADS": "1"}

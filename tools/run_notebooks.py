@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import ast
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -131,13 +132,31 @@ def run_lanes(notebooks: Sequence[Path], lanes: int, run: Callable[[Path], tuple
     return rows
 
 
-def run_one(notebook: Path, output: Path, model: str | None, threads: int | None = None
+# Lanes share the cores, and a notebook's subprocess may run on more threads than its lane has:
+# chapter 08's thread-count probe trains on 2 threads beside the other lane's notebook. OpenMP's
+# default waiting spins at every barrier for a thread the OS has descheduled, so that probe took
+# 592 s instead of 35 s in the main job (AMD EPYC); beside a busy one-thread lane on an Intel Xeon
+# it had not finished at 180 s, and took 34 s with passive waiting (18 s alone). Passive waiting
+# yields the core instead and decides no number (the same weight bits, measured). A value the
+# user set is kept.
+LANE_ENV = {"OMP_WAIT_POLICY": "PASSIVE"}
+
+
+def lane_env(lanes: int, threads: int | None) -> dict[str, str]:
+    """The environment a notebook runs under beside ``lanes - 1`` others."""
+    env = {"EXTRACTIVE_THREADS": str(threads)} if threads else {}
+    if lanes > 1:
+        env.update({k: v for k, v in LANE_ENV.items() if k not in os.environ})
+    return env
+
+
+def run_one(notebook: Path, output: Path, model: str | None, threads: int | None = None, lanes: int = 1
             ) -> tuple[float, dict[str, int]]:
     """Execute one notebook; seconds taken and counts of cache events."""
     cmd = ["-m", "papermill", "--log-level", "WARNING", str(notebook), str(output)]
     if model:
         cmd += ["-p", "model", model]
-    return run_step(str(notebook), cmd, {"EXTRACTIVE_THREADS": str(threads)} if threads else {})
+    return run_step(str(notebook), cmd, lane_env(lanes, threads))
 
 
 def run_step(name: str, args: list[str], env_overrides: dict[str, str] | None = None) -> tuple[float, dict[str, int]]:
@@ -199,7 +218,7 @@ def main() -> None:
     def one(nb: Path) -> tuple[float, dict[str, int]]:
         out = nb if not args.model else (args.out or Path("runs") / args.model) / nb.name
         out.parent.mkdir(parents=True, exist_ok=True)
-        return run_one(nb, out, args.model, args.threads)
+        return run_one(nb, out, args.model, args.threads, args.lanes)
 
     try:
         steps = [] if args.model else [pretrain_step()]
