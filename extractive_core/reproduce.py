@@ -1,6 +1,6 @@
 """Does a fresh run reproduce the committed results? Each number by a rule that the machine
 which made it can honestly be held to, every verdict identical (in another environment, a
-claim's verdict may move one step at the margin, and is reported).
+claim's verdict may move one step at the margin on another CPU, and is reported).
 
     python -m extractive_core.reproduce COMMITTED_RESULTS_DIR FRESH_RESULTS_DIR
 
@@ -35,9 +35,10 @@ The rule for a results file depends on where the fresh file was made and on whic
   records and keys of the other learning rates are left out (``grid_sample``), and what the
   sample ran is compared as above; a learning rate the committed grid lacks is a difference.
 
-Verdicts are compared exactly, with one exception in another environment: a claim's verdict
-(``agrees`` / ``partly`` / ``does not``) that moved one step is a ``MarginNote``, printed under
-its file, not a difference. A verdict is a threshold on an interval over seeds; where the
+Verdicts are compared exactly, with one exception on another CPU (model or capability): a
+claim's verdict (``agrees`` / ``partly`` / ``does not``) that moved one step, with its
+``verdicts`` copy if the file keeps one, is a ``MarginNote``, printed under its file with what
+differs in the environment, not a difference (``margin_notes``). A verdict is a threshold on an interval over seeds; where the
 interval ends near 0, another CPU's kernels move it across as a small change of seed would.
 The numbers behind it are still held to the rule above; ``not tested`` (a precondition) and a
 two-step move must match, and so must the chapters' own verdicts in other vocabularies.
@@ -165,8 +166,8 @@ def leaves(x: Any, path: str = "") -> Iterator[tuple[str, Any]]:
 
 
 class MarginNote(str):
-    """A claim's verdict that moved one step (``agrees`` / ``partly`` / ``does not``) in another
-    environment: reported beside the file, not a difference. A verdict is a threshold on an
+    """A claim's verdict that moved one step (``agrees`` / ``partly`` / ``does not``) on another
+    CPU: reported beside the file, not a difference (``margin_notes`` decides). A verdict is a threshold on an
     interval over seeds, so one whose interval ends near 0 flips under another CPU's kernels
     like under a small change of seed (measured: the toy world's data-ordering claim, whose
     joint - implications-first interval ends near 0, reads ``partly`` on the AMD EPYC that made
@@ -193,7 +194,7 @@ def compare_scalars(committed: Any, fresh: Any, tolerance: float, path: str,
     if committed != fresh:
         if other_environment and margin_step(committed, fresh):
             return [MarginNote(f"{path}: verdict at the margin: committed {committed!r}, fresh {fresh!r} "
-                               "(one step, another environment; its numbers are compared where they sit)")], 0.0
+                               "(one step, another CPU; its numbers are compared where they sit)")], 0.0
         kind = "verdict" if "/verdicts" in path else "value"
         return [f"{path}: {kind} differs: committed {committed!r}, fresh {fresh!r}"], 0.0
     return [], 0.0
@@ -399,6 +400,32 @@ def describe_rule(rule: Rule, committed: Any, fresh: Any) -> str:
     return f"{sample}other environment, {how}"
 
 
+CPU_KEYS = ("cpu_model:", "cpu_capability:")  # environment differences that change the kernels a run takes
+
+
+def margin_notes(found: list[str], differences: list[str]) -> tuple[list[str], list[str]]:
+    """Split a file's findings into its claims' margin notes and its problems. A note stands only
+    where the CPU differs (model or capability; another thread count or package on the same CPU
+    is held to every verdict), and a chapter's ``verdicts`` copy of a claim only beside the
+    claim's own note (the two must move together). One note per claim."""
+    on_cpu = any(d.startswith(CPU_KEYS) for d in differences)
+    claim_paths = {n.split(":")[0] for n in found if isinstance(n, MarginNote) and "/claims/" in n.split(":")[0]}
+    notes: list[str] = []
+    problems: list[str] = []
+    for p in found:
+        if not isinstance(p, MarginNote):
+            problems.append(p)
+            continue
+        path = p.split(":")[0]
+        if not on_cpu:
+            problems.append(f"{path}: verdict differs on the same CPU: {p.split(': ', 2)[-1]}")
+        elif "/claims/" in path:
+            notes.append(p)
+        elif path.replace("/verdicts/", "/claims/") not in claim_paths:
+            problems.append(f"{path}: verdict moved without its claim: {p.split(': ', 2)[-1]}")
+    return notes, problems
+
+
 def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], list[str]]:
     """Compare every ``<model>/<name>.json`` under two results folders. Returns a report
     line per file and the list of problems."""
@@ -422,12 +449,14 @@ def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], lis
             both = set(committed.get("verdicts") or {}) & set(fresh.get("verdicts") or {})
             committed, fresh = ({"verdicts": {k: r["verdicts"][k] for k in sorted(both)}} for r in (committed, fresh))
         found, worst = compare(committed, fresh, rule)
-        notes = [p for p in found if isinstance(p, MarginNote)]
-        found = [p for p in found if not isinstance(p, MarginNote)]
+        notes, found = margin_notes(found, differences)
         status = "identical" if worst == 0 and not (found or notes) else ("within tolerance" if not found else "DIFFERS")
+        if notes and not found:
+            status += f", {len(notes)} claim(s) at the margin"
         report.append(f"{str(rel):<36} largest |diff| {worst:.4g} (tolerance {rule.tolerance:g}, "
                       f"{describe_rule(rule, committed, fresh)}): {status}")
-        report += [f"    {n}" for n in notes]
+        if notes:
+            report += [f"    {n}" for n in notes] + [f"    (made in another environment: {'; '.join(differences)})"]
         problems += [f"{rel}: {p}" for p in found]
         if found and differences:  # say what made the bits differ, so the user can match it
             hint = [THREADS_HINT] if any(d.startswith("threads:") for d in differences) else []
@@ -447,7 +476,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n{len(problems)} difference(s) beyond tolerance or in verdicts:")
         print("\n".join(f"  {p}" for p in problems[:50]))
         return 1
-    margin = sum(isinstance(line, str) and "verdict at the margin" in line for line in report)
+    margin = sum("verdict at the margin" in line for line in report)
     print("fresh results reproduce the committed ones (each number by its rule, verdicts identical"
           + (f" but {margin} at the margin, listed above)" if margin else ")"))
     return 0

@@ -186,9 +186,32 @@ def test_a_margin_note_is_printed_and_does_not_fail(tmp_path, capsys):
     assert main([str(committed), str(fresh)]) == 0
     out = capsys.readouterr().out
     assert "verdict at the margin: committed 'partly', fresh 'does not'" in out and "1 at the margin" in out
+    assert "cpu_model: AMD EPYC -> Intel(R) Xeon(R) Processor" in out  # what made the bits differ
     write(fresh, "m", "data_ordering", {**ordering(FINALS), "claims": {"ordering": {**claim, "verdict": "does not"}},
                                         "provenance": amd})  # same machine: the move is a difference
     assert main([str(committed), str(fresh)]) == 1
+    write(fresh, "m", "data_ordering", {**ordering(FINALS), "claims": {"ordering": {**claim, "verdict": "does not"}},
+                                        "provenance": {**amd, "threads": 2}})  # same CPU, other threads: too
+    assert main([str(committed), str(fresh)]) == 1
+
+
+def test_a_claim_and_its_verdicts_copy_count_once_and_must_move_together(tmp_path, capsys):
+    """Chapters keep a claim's verdict twice (``verdicts`` and ``claims``): a one-step move of
+    both on another CPU is one claim at the margin; a move of the copy alone is a difference."""
+    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
+    amd = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1, "packages": {"torch": "2.13.0"}}
+    intel = {**amd, "cpu_model": "Intel(R) Xeon(R) Processor"}
+
+    def freezing(verdict, claim_verdict):
+        return {"verdicts": {"second_hop": verdict}, "claims": {"second_hop": {"verdict": claim_verdict}}}
+
+    write(committed, "m", "layer_freezing", {**freezing("partly", "partly"), "provenance": amd})
+    write(fresh, "m", "layer_freezing", {**freezing("does not", "does not"), "provenance": intel})
+    assert main([str(committed), str(fresh)]) == 0
+    assert "1 claim(s) at the margin" in capsys.readouterr().out
+    write(fresh, "m", "layer_freezing", {**freezing("does not", "partly"), "provenance": intel})
+    assert main([str(committed), str(fresh)]) == 1
+    assert "moved without its claim" in capsys.readouterr().out
 
 
 def test_a_sample_of_the_seeds_is_compared_seed_by_seed():
