@@ -175,6 +175,16 @@ class MarginNote(str):
     Its numbers are held to the rule where they sit; in the same environment, and for
     ``not tested`` or a two-step move, a changed verdict is a difference."""
 
+    path: str  # where the verdict sits in the results file
+    move: str  # what it moved from and to
+
+    def __new__(cls, path: str, committed: Any, fresh: Any) -> MarginNote:
+        move = f"committed {committed!r}, fresh {fresh!r}"
+        note = super().__new__(cls, f"{path}: verdict at the margin: {move} "
+                                    "(one step, another CPU; its numbers are compared where they sit)")
+        note.path, note.move = path, move
+        return note
+
 
 def margin_step(committed: Any, fresh: Any) -> bool:
     """Whether two verdicts are neighbours on the claim scale (``claim_rules.VERDICTS``)."""
@@ -193,8 +203,7 @@ def compare_scalars(committed: Any, fresh: Any, tolerance: float, path: str,
         return [], diff
     if committed != fresh:
         if other_environment and margin_step(committed, fresh):
-            return [MarginNote(f"{path}: verdict at the margin: committed {committed!r}, fresh {fresh!r} "
-                               "(one step, another CPU; its numbers are compared where they sit)")], 0.0
+            return [MarginNote(path, committed, fresh)], 0.0
         kind = "verdict" if "/verdicts" in path else "value"
         return [f"{path}: {kind} differs: committed {committed!r}, fresh {fresh!r}"], 0.0
     return [], 0.0
@@ -409,20 +418,18 @@ def margin_notes(found: list[str], differences: list[str]) -> tuple[list[str], l
     is held to every verdict), and a chapter's ``verdicts`` copy of a claim only beside the
     claim's own note (the two must move together). One note per claim."""
     on_cpu = any(d.startswith(CPU_KEYS) for d in differences)
-    claim_paths = {n.split(":")[0] for n in found if isinstance(n, MarginNote) and "/claims/" in n.split(":")[0]}
+    claim_paths = {n.path for n in found if isinstance(n, MarginNote) and "/claims/" in n.path}
     notes: list[str] = []
     problems: list[str] = []
     for p in found:
         if not isinstance(p, MarginNote):
             problems.append(p)
-            continue
-        path = p.split(":")[0]
-        if not on_cpu:
-            problems.append(f"{path}: verdict differs on the same CPU: {p.split(': ', 2)[-1]}")
-        elif "/claims/" in path:
+        elif not on_cpu:
+            problems.append(f"{p.path}: verdict differs on the same CPU: {p.move}")
+        elif "/claims/" in p.path:
             notes.append(p)
-        elif path.replace("/verdicts/", "/claims/") not in claim_paths:
-            problems.append(f"{path}: verdict moved without its claim: {p.split(': ', 2)[-1]}")
+        elif p.path.replace("/verdicts/", "/claims/") not in claim_paths:
+            problems.append(f"{p.path}: verdict moved without its claim: {p.move}")
     return notes, problems
 
 

@@ -193,6 +193,9 @@ def test_a_margin_note_is_printed_and_does_not_fail(tmp_path, capsys):
     write(fresh, "m", "data_ordering", {**ordering(FINALS), "claims": {"ordering": {**claim, "verdict": "does not"}},
                                         "provenance": {**amd, "threads": 2}})  # same CPU, other threads: too
     assert main([str(committed), str(fresh)]) == 1
+    out = capsys.readouterr().out
+    assert "/claims/ordering: verdict differs on the same CPU: committed 'partly', fresh 'does not'" in out
+    assert "another CPU" not in out  # the note's own wording is not carried into the problem
 
 
 def test_a_claim_and_its_verdicts_copy_count_once_and_must_move_together(tmp_path, capsys):
