@@ -59,3 +59,24 @@ def test_bf16_run_delta_is_float32_and_applies_to_the_evaluated_weights(tokenize
     with applied(model, run.delta):
         assert mean_rank(model, tokenizer, data.facts) == run.ranks("train")[-1]
     assert all(torch.equal(before[n], p) for n, p in model.named_parameters())
+
+
+def test_bf16_counts_as_native_only_where_onednn_may_use_it(monkeypatch):
+    """A CPU with bf16 instructions run under ``ONEDNN_MAX_CPU_ISA=AVX2`` (how an AVX2 machine
+    is emulated) emulates bf16 matmuls, hundreds of times slower: the float32-against-bf16
+    comparison and the oneDNN probe must be skipped there as on an AVX2 machine."""
+    import subprocess
+    import sys
+
+    from extractive_core import numerics, settings
+    from extractive_core.determinism import SETTINGS, applicable
+
+    monkeypatch.setattr(numerics, "cpu_flags", lambda: "flags : avx512f avx512_bf16 amx_bf16")
+    monkeypatch.setattr(numerics, "onednn_bf16", lambda: False)
+    assert not numerics.native_bf16()
+    assert not set(applicable(SETTINGS)) & {k for k, v in SETTINGS.items() if "ONEDNN_MAX_CPU_ISA" in v}
+    monkeypatch.setattr(numerics, "onednn_bf16", lambda: True)
+    assert numerics.native_bf16()
+    capped = subprocess.run([sys.executable, "-c", "from extractive_core.numerics import native_bf16; print(native_bf16())"],
+                            env=settings.environ_with({"ONEDNN_MAX_CPU_ISA": "AVX2"}), capture_output=True, text=True)
+    assert capped.stdout.strip() == "False", capped.stderr
