@@ -24,12 +24,9 @@ PACKAGES = ("torch", "transformers", "numpy", "safetensors", "extractive-structu
 
 def cpu_model() -> str:
     """The CPU's model name (``/proc/cpuinfo``), or the platform's processor string."""
-    try:
-        for line in open("/proc/cpuinfo"):
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    for line in cpuinfo().splitlines():
+        if line.startswith("model name"):
+            return line.split(":", 1)[1].strip()
     return platform.processor() or "unknown"
 
 
@@ -78,12 +75,12 @@ def native_bf16() -> bool:
     on an Intel Xeon with AMX)."""
     if torch.cuda.is_available():
         return bool(torch.cuda.is_bf16_supported())
-    flags = cpu_flags()
+    flags = cpuinfo()
     return ("avx512_bf16" in flags or "amx_bf16" in flags) and onednn_bf16()
 
 
-def cpu_flags() -> str:
-    """The CPU's flags as Linux lists them (``/proc/cpuinfo``); empty where it cannot be read."""
+def cpuinfo() -> str:
+    """The CPU's model and flags as Linux lists them (``/proc/cpuinfo``); empty where it cannot be read."""
     try:
         return Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -71,7 +71,7 @@ def test_bf16_counts_as_native_only_where_onednn_may_use_it(monkeypatch):
     from extractive_core import numerics, settings
     from extractive_core.determinism import SETTINGS, applicable
 
-    monkeypatch.setattr(numerics, "cpu_flags", lambda: "flags : avx512f avx512_bf16 amx_bf16")
+    monkeypatch.setattr(numerics, "cpuinfo", lambda: "flags : avx512f avx512_bf16 amx_bf16")
     monkeypatch.setattr(numerics, "onednn_bf16", lambda: False)
     assert not numerics.native_bf16()
     assert not set(applicable(SETTINGS)) & {k for k, v in SETTINGS.items() if "ONEDNN_MAX_CPU_ISA" in v}
