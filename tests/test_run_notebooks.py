@@ -39,9 +39,12 @@ def test_pretraining_step_ships_or_regenerates(monkeypatch):
 
 
 def test_start_order_puts_the_longest_path_first():
-    """01 starts first: 03, the longest chapter, waits for it; 04 next (05 waits for it)."""
+    """01 and 04 start first, on the two lanes: the longest chapter (03) waits for 01, and 05
+    for 04, so these two chains are the longest paths (which of them is longer depends on the
+    committed durations: the machine that made them)."""
     order = [nb.stem for nb in runner.start_order(sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")))]
-    assert order[:2] == ["01_two_hop_ocr", "04_grafting"]
+    assert set(order[:2]) == {"01_two_hop_ocr", "04_grafting"}
+    assert order.index("03_layer_freezing") < order.index("08_reproducibility")
     for later, earlier in ((a, b) for a, deps in runner.AFTER.items() for b in deps):
         assert order.index(earlier) < order.index(later)
 
