@@ -7,9 +7,15 @@ claims table, the params files) imports without loading it."""
 from __future__ import annotations
 
 import sys
+import warnings
 from importlib import import_module
 from types import ModuleType
 from typing import Any
+
+# transformers imports ``tqdm.auto``, which in a Jupyter kernel without ipywidgets warns "IProgress
+# not found" with the environment's file path (into every executed notebook). The package's own
+# progress bars are plain tqdm, so the warning tells a reader nothing; only that one is silenced.
+warnings.filterwarnings("ignore", message="IProgress not found", module="tqdm")
 
 _HOMES = {
     "datasets": ("Example", "Split", "TwoHopDataset", "first_hop", "second_hop", "two_hop", "known_facts"),

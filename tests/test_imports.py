@@ -34,3 +34,16 @@ def test_package_names_import_lazily_and_stay_functions():
     assert callable(finetune) and extractive_core.finetune is finetune and callable(load_model)
     assert RunSpec.__module__ == "extractive_core.params"
     assert set(extractive_core.__all__) <= set(dir(extractive_core))
+
+
+def test_a_notebook_importing_the_package_prints_no_widget_warning():
+    """transformers imports tqdm.auto; in a kernel without ipywidgets that warns with the
+    environment's path, which would land in every committed notebook."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import extractive_core\nimport transformers")])
+    NotebookClient(nb, timeout=120, kernel_name="python3").execute()
+    printed = "".join(o.get("text", "") for o in nb.cells[0].outputs)
+    assert "IProgress" not in printed, printed
+    assert printed == "", printed

@@ -2,6 +2,7 @@
 
 import importlib.util
 import json
+import re
 import threading
 import time
 from pathlib import Path
@@ -108,3 +109,19 @@ def test_lanes_wait_passively_and_keep_the_users_choice(monkeypatch):
     assert runner.lane_env(1, None) == {}
     monkeypatch.setenv("OMP_WAIT_POLICY", "ACTIVE")
     assert runner.lane_env(2, 1) == {"EXTRACTIVE_THREADS": "1"}
+
+
+MACHINE_PATH = re.compile(r"(/tmp/|/home/|/root/|/work/|/usr/|site-packages|\.venv/)")
+
+
+@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")), ids=lambda p: p.stem)
+def test_committed_notebooks_show_no_machine_paths(notebook):
+    """The executed copies are read on GitHub and in Colab as they are: no path of the machine
+    that ran them (a warning's file name, a cache folder) belongs in an output."""
+    cells = json.loads(notebook.read_text())["cells"]
+    outputs = [out for cell in cells for out in cell.get("outputs", [])]
+    texts = ["".join(out.get("text", "")) + "".join("".join(v) for k, v in out.get("data", {}).items()
+                                                     if k.startswith("text/"))  # base64 images may spell anything
+             for out in outputs]
+    found = [m.group(0) for text in texts for m in [MACHINE_PATH.search(text)] if m]
+    assert not found, f"{notebook.name}: outputs name machine paths {sorted(set(found))}"
