@@ -125,3 +125,12 @@ def test_committed_notebooks_show_no_machine_paths(notebook):
              for out in outputs]
     found = [m.group(0) for text in texts for m in [MACHINE_PATH.search(text)] if m]
     assert not found, f"{notebook.name}: outputs name machine paths {sorted(set(found))}"
+
+
+@pytest.mark.parametrize("folder", ["results", "book"])
+def test_committed_results_and_book_pages_name_no_machine_paths(folder):
+    """Results files (their provenance) and the book's pages are published as they are."""
+    files = [p for p in sorted((ROOT / folder).rglob("*")) if p.suffix in {".json", ".csv", ".md"}]
+    assert files, f"no committed files under {folder}/"
+    found = {p.relative_to(ROOT).as_posix(): m.group(0) for p in files for m in [MACHINE_PATH.search(p.read_text())] if m}
+    assert not found, f"machine paths in committed files: {found}"
