@@ -45,5 +45,4 @@ def test_a_notebook_importing_the_package_prints_no_widget_warning():
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("import extractive_core\nimport transformers")])
     NotebookClient(nb, timeout=120, kernel_name="python3").execute()
     printed = "".join(o.get("text", "") for o in nb.cells[0].outputs)
-    assert "IProgress" not in printed, printed
-    assert printed == "", printed
+    assert printed == "", printed  # before the filter: ".../site-packages/tqdm/auto.py:21: TqdmWarning: IProgress not found"

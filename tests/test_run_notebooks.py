@@ -112,25 +112,28 @@ def test_lanes_wait_passively_and_keep_the_users_choice(monkeypatch):
 
 
 MACHINE_PATH = re.compile(r"(/tmp/|/home/|/root/|/work/|/usr/|site-packages|\.venv/)")
+PUBLISHED = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")) + [
+    p for folder in ("results", "book") for p in sorted((ROOT / folder).rglob("*")) if p.suffix in {".json", ".csv", ".md"}]
 
 
-@pytest.mark.parametrize("notebook", sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")), ids=lambda p: p.stem)
-def test_committed_notebooks_show_no_machine_paths(notebook):
-    """The executed copies are read on GitHub and in Colab as they are: no path of the machine
-    that ran them (a warning's file name, a cache folder) belongs in an output."""
-    cells = json.loads(notebook.read_text())["cells"]
-    outputs = [out for cell in cells for out in cell.get("outputs", [])]
-    texts = ["".join(out.get("text", "")) + "".join("".join(v) for k, v in out.get("data", {}).items()
-                                                     if k.startswith("text/"))  # base64 images may spell anything
-             for out in outputs]
-    found = [m.group(0) for text in texts for m in [MACHINE_PATH.search(text)] if m]
-    assert not found, f"{notebook.name}: outputs name machine paths {sorted(set(found))}"
+def published_text(path):
+    """What a reader sees of a committed file: a notebook's outputs (streams and text, not the
+    base64 images, which may spell anything), or the whole of a results file or book page."""
+    if path.suffix != ".ipynb":
+        return path.read_text()
+    outputs = [out for cell in json.loads(path.read_text())["cells"] for out in cell.get("outputs", [])]
+    return "".join("".join(out.get("text", "")) + "".join("".join(v) for k, v in out.get("data", {}).items()
+                                                          if k.startswith("text/")) for out in outputs)
 
 
-@pytest.mark.parametrize("folder", ["results", "book"])
-def test_committed_results_and_book_pages_name_no_machine_paths(folder):
-    """Results files (their provenance) and the book's pages are published as they are."""
-    files = [p for p in sorted((ROOT / folder).rglob("*")) if p.suffix in {".json", ".csv", ".md"}]
-    assert files, f"no committed files under {folder}/"
-    found = {p.relative_to(ROOT).as_posix(): m.group(0) for p in files for m in [MACHINE_PATH.search(p.read_text())] if m}
-    assert not found, f"machine paths in committed files: {found}"
+@pytest.mark.parametrize("path", PUBLISHED, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_published_files_name_no_machine_paths(path):
+    """Executed notebooks, results files (their provenance) and book pages are read on GitHub,
+    in Colab and in the book as they are: no path of the machine that made them belongs there."""
+    found = MACHINE_PATH.search(published_text(path))
+    assert not found, f"{path.relative_to(ROOT)} names a machine path: {found.group(0) if found else ''}"
+
+
+def test_every_kind_of_published_file_is_checked():
+    kinds = {p.relative_to(ROOT).parts[0] for p in PUBLISHED}
+    assert kinds == {"notebooks", "results", "book"}
