@@ -16,7 +16,6 @@ whole *pretraining corpus* from scratch.
 from __future__ import annotations
 
 import time
-from statistics import mean
 from typing import Any, Sequence
 
 from . import claim_rules
@@ -86,7 +85,7 @@ def run_data_ordering(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), orders:
             "train_facts_end": summarise([r["phase_log"][-1]["train_facts_rank"] for r in per_seed]),
             "train_implications_end": summarise([r["phase_log"][-1]["train_implications_rank"] for r in per_seed]),
         }
-    out["comparisons"] = {f"{a} - {b}": paired_difference(finals(out, a), finals(out, b))
+    out["comparisons"] = {f"{a} - {b}": paired_difference(finals(out, a), finals(out, b), floor=claim_rules.RESOLUTION["rank"])
                           for a, b in COMPARISONS if a in out["orders"] and b in out["orders"]}
     out["verdicts"] = verdicts(out)
     out["claims"] = claims(out)
@@ -107,15 +106,15 @@ PHASE_TARGETS = {"facts": ("train_facts_rank",), "implications": ("train_implica
 def preconditions(results: dict[str, Any]) -> dict[str, bool]:
     """What the experiment needs to be able to show its effect: the draw's city coverage,
     each phase's training data learned by the phase's end, and the test people's facts
-    learned (each a mean rank over seeds below ``claim_rules.LEARNED``)."""
+    learned (each ``claim_rules.facts_learned``: every seed's rank below ``claim_rules.LEARNED``)."""
     out = dict(results["coverage"])
     for order, d in results["orders"].items():
         for phase in d["phases"]:
             for key in PHASE_TARGETS[phase]:
                 ends = [[row for row in r["phase_log"] if row["phase"] == phase][-1][key] for r in d["per_seed"]]
                 out[f"{order}: {key.removesuffix('_rank').replace('_', ' ')} learned in its phase"] = \
-                    mean(ends) < claim_rules.LEARNED
-        out[f"{order}: test facts learned"] = mean(r["test_facts"][-1] for r in d["per_seed"]) < claim_rules.LEARNED
+                    claim_rules.facts_learned(ends)
+        out[f"{order}: test facts learned"] = claim_rules.facts_learned([r["test_facts"][-1] for r in d["per_seed"]])
     return out
 
 

@@ -96,16 +96,10 @@ def band_starts(total: int, width: int, stride: int) -> list[int]:
     return starts if starts[-1] == total - width else starts + [total - width]
 
 
-def facts_learned(final_fact_ranks: Sequence[float]) -> bool:
-    """A band point's precondition: every seed's final fact rank is below
-    ``claim_rules.LEARNED`` (1.0, where the two-hop chapter calls facts learned)."""
-    return all(float(r) < claim_rules.LEARNED for r in final_fact_ranks)
-
-
 def band_fact_learned(band: dict[str, Any]) -> bool:
     """A band point's stored ``fact_learned``; for results saved before it was stored, from
     its worst seed's fact rank (``facts_learned``)."""
-    return bool(band["fact_learned"]) if "fact_learned" in band else facts_learned([band["fact"]["max"]])
+    return bool(band["fact_learned"]) if "fact_learned" in band else claim_rules.facts_learned([band["fact"]["max"]])
 
 
 def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (0, 1),
@@ -135,7 +129,7 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
                                     logged="ends") for s in seeds]
                 facts = [r.ranks("train")[-1] for r in runs]
                 bands.append({"start": start,
-                              "fact": summarise(facts), "fact_learned": facts_learned(facts),
+                              "fact": summarise(facts), "fact_learned": claim_rules.facts_learned(facts),
                               "implication": summarise([r.ranks("test")[-1] for r in runs]),
                               "implication_before": runs[0].ranks("test")[0]})
             per_lr[hop] = bands

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
+from .claim_rules import p_text
 from .datasets import two_hop
-from .stats import bounds, interval_text
+from .stats import bounds
 from .results import save_figure
 
 HOP_TITLES = {"first_hop": "First-hop OCR", "second_hop": "Second-hop OCR"}
@@ -233,14 +234,17 @@ def plot_band_map(results: dict[str, Any]) -> plt.Figure:
     handles, labels = axes[0][0].get_legend_handles_labels()
     if any_unlearned:
         handles.append(Line2D([], [], ls="none", marker="o", ms=6, color="black", mfc="white"))
-        labels.append(f"hollow: fact not learned (a seed's fact rank >= {LEARNED:g}),\nits implication rank says nothing")
-    axes[0][0].legend(handles, labels, fontsize=7)
+        labels.append(f"hollow: fact not learned (a seed's\nfact rank >= {LEARNED:g}): its\nimplication rank says nothing")
     n = len(results["seeds"])
     bars = f"bars: {interval}" if n >= 3 and interval else "bars: min-max" if n == 2 else "one seed, no interval"
     hollow = "; hollow: fact not learned" if any_unlearned else ""
     fig.suptitle(f"Where should a fact be stored? {results['model']}\nseeds {results['seeds']} ({bars}{hollow})",
                  fontsize=10)
     fig.tight_layout()
+    # below the panels, never over a point or a bar: a column per hop (implication over fact), the
+    # hollow marker's key in a third; the saved figure's tight bounding box takes it in
+    axes[0][0].legend(handles, labels, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, 0.0),
+                      bbox_transform=fig.transFigure, ncol=3 if any_unlearned else 2, frameon=False)
     return fig
 
 
@@ -331,6 +335,7 @@ def plot_localisation(results: dict[str, Any]) -> plt.Figure:
     OCR. Points are coloured by layer (results saved before per-point scatters hold one point
     per component of the trained layers and no ``shape``: coloured by seed)."""
     import numpy as np
+    from matplotlib.ticker import MaxNLocator
 
     loc = results["localisation"]
     layers = list(loc["layers"])
@@ -352,13 +357,20 @@ def plot_localisation(results: dict[str, Any]) -> plt.Figure:
         if shape:
             for i, layer_index in enumerate(layers):
                 ax.scatter([], [], s=14, color=cmap(i / max(len(layers) - 1, 1)), label=f"layer {layer_index}")
-            ax.text(0.02, 0.98, f"r² per seed (one marker each): {', '.join(r2s)}", transform=ax.transAxes,
-                    fontsize=7, va="top")
+            # under the x label, five seeds a line, so that it stays inside the panel's width
+            lines = [", ".join(r2s[i:i + 5]) for i in range(0, len(r2s), 5)]
+            ax.annotate("r² per seed (one marker each): " + ",\n".join(lines), xy=(0.5, 0),
+                        xycoords=ax.xaxis.label, xytext=(0, -3), textcoords="offset points", ha="center",
+                        va="top", fontsize=7)
         points = (f"{int(np.prod(shape))} points per seed\n({loc['points'][comp]}), " if shape
                   else f"layers {layers[0]}-{layers[-1]}\n")
-        r2 = loc[f"{comp}_r2"]
-        ax.set_title(f"{title}, {points}r² {interval_text(r2, label=False)}", fontsize=9)
-        ax.set_xlabel("informative score of W_{F,Impl} - W_F (training people)")
+        test = results.get("claims", {}).get("localisation", {}).get("inputs", {}).get("tests", {}).get(comp)
+        summary = (f"signed r² {test['statistic']:.2f}, permutation {p_text(test['p'], test['resamples'])}" if test
+                   else f"mean r² {loc[f'{comp}_r2']['mean']:.2f}")  # results saved before the claim rules
+        ax.set_title(f"{title}, {points}{summary}", fontsize=9)
+        ax.set_xlabel("informative score of W_{F,Impl} - W_F\n(training people)")  # clear of the x10^k at its end
+        ax.xaxis.set_major_locator(MaxNLocator(4))  # few ticks, with a shared power of ten at the axis end
+        ax.ticklabel_format(axis="both", style="sci", scilimits=(-2, 3), useMathText=True)
         ax.axhline(0, color="grey", lw=0.8)
         ax.axvline(0, color="grey", lw=0.8)
         ax.grid(alpha=0.3)

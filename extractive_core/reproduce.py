@@ -52,6 +52,7 @@ the ``exact`` check of the seed named ``exact_seed``. Provenance and timings (ke
 
 from __future__ import annotations
 
+import argparse
 import math
 import statistics
 import sys
@@ -62,7 +63,9 @@ from typing import Any, Iterable, Iterator
 from .claim_rules import VERDICTS
 from .numerics import environment_differences
 from .results import load_json
+from .errors import bad_input_exits
 
+PROG = "python -m extractive_core.reproduce"
 IGNORED_KEYS = ("provenance",)
 MEASUREMENTS = "reproducibility"  # results/<model>/reproducibility.json: the measured tolerances
 SE_MULTIPLE = 4.0  # another environment: a mean over seeds within 4 standard errors of the difference
@@ -81,7 +84,7 @@ SAMPLE: dict[str, dict[str, Any]] = {
     "05_data_ordering": {"seeds": [0]},
     # the sweep has one seed already; of its grid, the recipe's lr (3e-5: gemma3_270m.yaml), whose cells hold the
     # best second-hop cell that the freezing runs at; its other lrs' records are left out of the comparison
-    "06_model_sweep": {"lrs": [3e-5], "freeze_seeds": [0]},
+    "06_model_sweep": {"lrs": [3e-5], "freeze_seeds": [1]},
     "07_toyworld": {},  # toy models only
     # one seed cannot pass or fail the precision rule (its verdicts need the float32 seeds' range)
     "08_reproducibility": {"seeds": [0], "precision_comparison": False},
@@ -473,11 +476,14 @@ def compare_dirs(committed_root: Path, fresh_root: Path) -> tuple[list[str], lis
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if len(args) != 2:
-        print(__doc__.strip().splitlines()[3].strip(), file=sys.stderr)
-        return 2
-    report, problems = compare_dirs(Path(args[0]), Path(args[1]))
+    """The command line: exit status 0 (reproduces), 1 (differs) or 2 (bad input)."""
+    parser = argparse.ArgumentParser(prog=PROG, description=__doc__.split("\n\n")[0],
+                                     epilog="The rule for each file: python -m pydoc extractive_core.reproduce")
+    parser.add_argument("committed", type=Path, metavar="COMMITTED_RESULTS_DIR", help="e.g. results")
+    parser.add_argument("fresh", type=Path, metavar="FRESH_RESULTS_DIR", help="the fresh run's results folder")
+    args = parser.parse_args(argv)
+    with bad_input_exits(PROG):
+        report, problems = compare_dirs(args.committed, args.fresh)
     print("\n".join(report))
     if problems:
         print(f"\n{len(problems)} difference(s) beyond tolerance or in verdicts:")

@@ -24,14 +24,18 @@ def summarise(values: Sequence[float], level: float = 0.95) -> dict:
     return out
 
 
-def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95) -> tuple[float, float]:
-    """Student-t interval of the mean at ``level``; (-inf, inf) with fewer than 2 values."""
+def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95,
+               floor: float = 0.0) -> tuple[float, float]:
+    """Student-t interval of the mean at ``level``; (-inf, inf) with fewer than 2 values.
+    ``floor``: the smallest standard deviation to assume (the measurement's resolution), so
+    that seeds that agree exactly do not give a zero-width interval that any offset clears."""
     from scipy import stats as scipy_stats
 
     x = np.asarray([float(v) for v in values])
     if x.size < 2:
         return float("-inf"), float("inf")
-    half = float(scipy_stats.t.ppf(0.5 + level / 2, x.size - 1) * x.std(ddof=1) / np.sqrt(x.size))
+    sd = max(float(x.std(ddof=1)), float(floor))
+    half = float(scipy_stats.t.ppf(0.5 + level / 2, x.size - 1) * sd / np.sqrt(x.size))
     return float(x.mean()) - half, float(x.mean()) + half
 
 
@@ -73,9 +77,10 @@ def mean_pairwise_spearman(rows: Sequence[Sequence[float]]) -> float:
     return float(np.nanmean(pairs)) if pairs else float("nan")
 
 
-def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95) -> dict:
+def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95, floor: float = 0.0) -> dict:
     """``a - b`` seed by seed (the two conditions share seeds): the differences, their mean
-    and a t-interval of the mean (``level``; none with fewer than 2 seeds)."""
+    and a t-interval of the mean (``level``; none with fewer than 2 seeds; ``floor``: the
+    smallest standard deviation assumed, as in ``t_interval``)."""
     x, y = np.asarray([float(v) for v in a]), np.asarray([float(v) for v in b])
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"paired values need the same non-zero number of seeds, got {x.size} and {y.size}")
@@ -83,7 +88,7 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.9
     out = {"differences": d.round(4).tolist(), "mean": float(d.mean()), "n": int(d.size)}
     if d.size < 2:
         return {**out, "range": [float(d.mean())] * 2, "interval": "none (1 seed)"}
-    return {**out, "ci95": list(t_interval(d, level)),
+    return {**out, "ci95": list(t_interval(d, level, floor)),
             "interval": f"{level:.0%} t-interval of the paired mean difference"}
 
 
@@ -112,14 +117,16 @@ def r_squared(x: np.ndarray, y: np.ndarray) -> float:
 
 
 def permutation_r2(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], resamples: int = 2000,
-                   seed: int = 0) -> dict:
+                   seed: int = 0, groups: Sequence[int] | None = None) -> dict:
     """A permutation test of a scatter's correlation over several seeds. ``pairs``: per seed
     ``(x, y)``, the two scores of each point. The statistic is the mean over seeds of the
     signed r^2, ``r * |r|`` (a negative correlation counts as negative); the null shuffles
-    ``y`` against ``x`` within each seed, independently (a numpy Generator of ``seed``).
+    ``y`` against ``x`` within each seed, independently (a numpy Generator of ``seed``), and
+    with ``groups`` (one label per point, the same for every seed) only within each group, so
+    that what the groups share (say, both scores larger at one token) is in the null too.
     Returns ``statistic``, ``p`` = (1 + #null >= statistic) / (1 + resamples), ``resamples``
-    and ``n_points`` (per seed). A seed with a constant side (or under 2 points) has no
-    correlation: statistic nan, p 1.0."""
+    and ``n_points`` (per seed). A seed with a constant or non-finite side (or under 2
+    points) has no correlation: statistic nan, p 1.0."""
     if isinstance(resamples, bool) or not isinstance(resamples, (int, np.integer)) or resamples < 1:
         raise ValueError(f"resamples must be a whole number >= 1, got {resamples!r}")
     if len(pairs) == 0:
@@ -129,7 +136,7 @@ def permutation_r2(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], res
         x, y = np.asarray(a, float).reshape(-1), np.asarray(b, float).reshape(-1)
         if x.shape != y.shape:
             raise ValueError(f"seed {k}: x and y differ in length ({x.size} and {y.size})")
-        if x.size < 2 or x.std() == 0 or y.std() == 0:
+        if x.size < 2 or not (np.isfinite(x).all() and np.isfinite(y).all()) or x.std() == 0 or y.std() == 0:
             standard.append(None)
             continue
         x, y = x - x.mean(), y - y.mean()
@@ -138,17 +145,24 @@ def permutation_r2(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], res
            "n_points": [len(np.asarray(a).reshape(-1)) for a, _ in pairs]}
     if any(s is None for s in standard):
         return out
+    n_points: list[int] = [len(np.asarray(a).reshape(-1)) for a, _ in pairs]
+    labels = (np.zeros(n_points[0], dtype=np.int64) if groups is None
+              else np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1))
+    if any(n != labels.size for n in n_points):
+        raise ValueError(f"groups has {labels.size} labels, the seeds have {n_points} points")
+    order = np.argsort(labels, kind="stable")  # each group's points side by side: a within-group shuffle
+    labels = labels[order]                     # is then a sort by (group, random key)
     rng = np.random.default_rng(seed)
     observed, null = 0.0, np.zeros(resamples)
     for s in standard:
         assert s is not None
-        x, y = s
+        x, y = s[:, order]
         r = float(x @ y)
         observed += r * abs(r)
         chunk = max(1, 2_000_000 // x.size)  # resamples per block: bounded memory on large scatters
         for start in range(0, resamples, chunk):
             n = min(chunk, resamples - start)
-            shuffled = y[rng.random((n, x.size)).argsort(axis=1)]
+            shuffled = y[(labels + rng.random((n, x.size))).argsort(axis=1)]
             rs = shuffled @ x
             null[start:start + n] += rs * np.abs(rs)
     observed /= len(standard)

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
 
 from . import freezing
-from .claim_rules import LEARNED
+from .claim_rules import LEARNED, facts_learned
 from .datasets import HOPS, two_hop
 from .errors import ParameterError
 from .numerics import provenance
 from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
-from .params import check_list, check_lr, check_seeds, load_params
+from .params import check_distinct, check_list, check_lr, check_seeds, load_params
 from .stats import interval_text, summarise
 
 if TYPE_CHECKING:
@@ -43,16 +43,37 @@ class SweepRun:
     seed: int
 
 
+@dataclass(frozen=True)
+class Grid:
+    """A sweep's grid, checked: distinct lrs (floats), epoch counts (sorted, each >= 1),
+    seeds and hops."""
+
+    lrs: list[float]
+    epochs: list[int]
+    seeds: list[int]
+    hops: list[str]
+
+    @classmethod
+    def of(cls, lrs: object, epochs: object, seeds: object, hops: object = HOPS) -> Grid:
+        """The grid of these values: a single value or papermill's text (``"[4, 8]"``) is a
+        list; a bad or repeated value is a ``ParameterError`` before anything runs."""
+        rates = [check_lr(x) for x in check_list(lrs, "lrs", (int, float), "[1e-5, 3e-5, 1e-4]")]
+        check_distinct([f"{lr:g}" for lr in rates], "lrs", "results are keyed by the lr to 6 significant digits, "
+                                                          "so a repeat would count its runs twice in one cell")
+        counts = check_list(epochs, "epochs", int, "[2, 4, 6, 8]")
+        if any(e < 1 for e in counts):
+            raise ParameterError(f"epochs must be >= 1 (each a count read off the longest run's log), got {counts}")
+        check_distinct(counts, "epochs", "each epoch count is one cell of the grid")
+        return cls(rates, sorted(counts), check_seeds(seeds), check_hops(hops))
+
+
 def plan(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Sequence[int],
          hops: Sequence[str] = HOPS) -> list[SweepRun]:
     """The runs a grid needs: one per hop x lr x seed, as long as the largest epoch count."""
     load_params(model)  # an unknown model fails here, before anything is submitted
-    lrs = [check_lr(x) for x in check_list(lrs, "lrs", (int, float), "[1e-5, 3e-5, 1e-4]")]
-    grid = check_list(epochs, "epochs", int, "[2, 4, 6, 8]")
-    if any(e < 1 for e in grid):
-        raise ParameterError(f"epochs must be >= 1 (each a count read off the longest run's log), got {grid}")
-    return [SweepRun(model, hop, lr, max(grid), seed)
-            for hop in check_hops(hops) for lr in lrs for seed in check_seeds(seeds)]
+    grid = Grid.of(lrs, epochs, seeds, hops)
+    return [SweepRun(model, hop, lr, max(grid.epochs), seed)
+            for hop in grid.hops for lr in grid.lrs for seed in grid.seeds]
 
 
 GRID_STEPS = (1 / 3, 1.0, 10 / 3)  # around the recipe lr, in the authors' half-decade steps
@@ -67,13 +88,14 @@ def default_lrs(model: str, steps: Sequence[float] = GRID_STEPS) -> list[float]:
 
 def findings(results: dict[str, Any]) -> list[str]:
     """Per hop: the grid cell with the lowest implication rank, and where OCR is clear
-    (implication rank below half of chance) with the facts learned (fact rank below 1)."""
+    (mean implication rank below half of chance) with the facts learned
+    (``claim_rules.facts_learned``: every seed's final fact rank below ``LEARNED``)."""
     lines = []
     for hop, per_lr in results["hops"].items():
         cells = [(lr, e, c) for lr, by_epoch in per_lr.items() for e, c in by_epoch.items()]
         lr, e, best = min(cells, key=lambda x: x[2]["implication"]["mean"])
         clear = [f"lr {lr_} x {e_} epochs" for lr_, e_, c in cells
-                 if c["implication"]["mean"] < results["chance"] / 2 and c["fact"]["mean"] < 1]
+                 if c["implication"]["mean"] < results["chance"] / 2 and facts_learned(c["fact"]["values"])]
         lines.append(f"**{hop.replace('_', '-')}**: lowest implication rank {interval_text(best['implication'])} "
                      f"at lr {lr}, {e} epochs; clear OCR "
                      f"with the facts learned in {len(clear)} of {len(cells)} cells"
@@ -88,8 +110,8 @@ BEST_CELL_RULE = ("among the sweep's (lr, epochs) cells whose facts are learned 
 
 def best_cell(results: dict[str, Any], hop: str) -> dict[str, Any]:
     """The sweep's best cell for ``hop``'s OCR, by this rule: among the sweep's (lr, epochs)
-    cells whose facts are learned (every seed's final training-fact rank < 1.0, the two-hop
-    chapter's ``claim_rules.LEARNED``), the one with the lowest mean final implication rank;
+    cells whose facts are learned (``claim_rules.facts_learned`` on the cell's per-seed fact
+    ranks: every seed's final training-fact rank < ``LEARNED``), the one with the lowest mean final implication rank;
     ties go to the smaller lr, then to fewer epochs. A cell with a lower implication rank but
     unlearned facts is never chosen: there OCR is not tested. ``results``: ``run_sweep``'s.
     Returns ``{"lr", "epochs", "implication", "fact", "rule"}``: the cell, its two summaries
@@ -99,9 +121,9 @@ def best_cell(results: dict[str, Any], hop: str) -> dict[str, Any]:
     lrs = {f"{lr:g}": float(lr) for lr in results.get("lrs", [])}
     cells = [(lrs.get(lr, float(lr)), int(e), c) for lr, by_epoch in results["hops"][hop].items()
              for e, c in by_epoch.items()]
-    learned = [cell for cell in cells if cell[2]["fact"]["max"] < LEARNED]
+    learned = [cell for cell in cells if facts_learned(cell[2]["fact"]["values"])]
     if not learned:
-        lowest = min(c["fact"]["max"] for _, _, c in cells)
+        lowest = min(max(c["fact"]["values"]) for _, _, c in cells)
         raise ParameterError(f"no cell of the {hop} sweep learned its facts (every seed's final fact rank < {LEARNED:g}); "
                              f"the lowest worst-seed fact rank is {lowest:.2f}: try more epochs or a larger lr")
     lr, epochs, c = min(learned, key=lambda cell: (cell[2]["implication"]["mean"], cell[0], cell[1]))
@@ -140,13 +162,14 @@ def run_sweep(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Se
     and ``time_min`` are the Slurm job's; ``folder`` holds submitit's logs."""
     if executor not in EXECUTORS:
         raise ParameterError(f"executor must be one of {EXECUTORS}, got {executor!r}")
-    runs = plan(model, lrs, epochs, seeds, hops)
+    grid = Grid.of(lrs, epochs, seeds, hops)  # checked once, used from the plan to the gathering
+    runs = plan(model, grid.lrs, grid.epochs, grid.seeds, grid.hops)
     clock = time.perf_counter()
     if executor == "local":
         logs = [execute(r) for r in runs]
     else:
         logs = _submit(runs, executor, Path(folder), partition, gpus, time_min)
-    out = gather(logs, sorted(set(epochs)))
+    out = gather(logs, grid.epochs)
     out.update(model=model, executor=executor, claims={}, provenance=provenance(None, time.perf_counter() - clock))
     return out
 
@@ -155,7 +178,15 @@ def freezing_at_best(lm: LoadedModel, results: dict[str, Any], seeds: Sequence[i
                      hop: str = "second_hop") -> dict[str, Any]:
     """Layer freezing after training (rows None, Early, Late, All) on ``hop`` at the sweep's
     best cell for it (``best_cell``'s rule): where the recipe shows little OCR, the claim
-    that the hop's OCR needs a block's update is tested where there is OCR to remove."""
+    that the hop's OCR needs a block's update is tested where there is OCR to remove. The
+    ``seeds`` must be others than the sweep's: the cell was chosen on the sweep's seeds, and
+    testing on the runs that won the choice would favour the claim (the winner's curse)."""
+    seeds = check_seeds(seeds)
+    reused = sorted(set(seeds) & set(results["seeds"]))
+    if reused:
+        raise ParameterError(f"freezing at the best cell needs seeds the sweep did not run, but {reused} chose the "
+                             f"cell (sweep seeds {results['seeds']}): pass others, e.g. "
+                             f"{[max(results['seeds']) + 1 + i for i in range(len(seeds))]}")
     cell = best_cell(results, hop)
     return {"cell": cell, **freezing.run_layer_freezing(lm, seeds=seeds, hops=[hop], lr=cell["lr"], epochs=cell["epochs"],
                                                pre=False)}

@@ -197,3 +197,81 @@ def test_from_scratch_with_identical_corpora_does_not():
         drawn = {hop: identical(v["no_impl"], tuple(v), spread(*v.values()), rng) for hop, v in finals.items()}
         got.append(claim_rules.from_scratch(drawn)["verdict"])
     assert share_does_not(got) >= REQUIRED
+
+
+# Seeds that agree exactly (a run that the seed does not change, a rank stuck at 0): every
+# condition the same for every seed, and conditions apart by less than the resolution.
+TINY = 1e-6
+
+
+def test_exactly_agreeing_seeds_with_a_tiny_offset_do_not_separate():
+    flat = [5.0] * 3
+    assert claim_rules.freezing({"None": flat, "Early": [5.0 + TINY] * 3, "Late": flat,
+                                 "All": [9.0, 9.1, 9.2]}, "Early")["verdict"] == "does not"
+    assert claim_rules.freezing_pre({"None": flat, "Late (pre)": [5.0 + TINY] * 3, "Early (pre)": flat,
+                                     "All": [9.0] * 3}, {"Early (pre)": [0.0] * 3, "Late (pre)": [0.0] * 3},
+                                    "Late")["verdict"] == "does not"
+    assert claim_rules.ordering({"joint": [6 - TINY] * 3, "facts_first": [6 - TINY] * 3, "impl_first": [6.0] * 3},
+                                OK)["verdict"] == "does not"
+    assert claim_rules.graft({"W_F'": [6.0] * 3, "graft": [6.0 - TINY] * 3, "control": [6.0] * 3}, 9.5,
+                             OK)["verdict"] == "does not"
+    assert claim_rules.ocr([9.5] * 3, [9.5 - TINY] * 3, [0.0] * 3, 9.5)["verdict"] == "does not"
+    profile = [[4.0, 3.0, 2.0, 1.0]] * 3
+    assert claim_rules.storage(profile, [[4.0, 3.0, 2.0, 1.0 + TINY]] * 3, 3)["verdict"] == "does not"
+    assert claim_rules.from_scratch({hop: {"facts_first": [3 - TINY] * 3, "impl_first_strict": [3.0] * 3,
+                                           "no_impl": [3.0] * 3} for hop in ("first_hop", "second_hop")}
+                                    )["verdict"] == "does not"
+
+
+def test_exactly_agreeing_seeds_with_a_real_gap_still_separate():
+    """The resolution floor only keeps offsets below the measurement's step from counting."""
+    assert claim_rules.ordering({"joint": [1.0] * 3, "facts_first": [1.5] * 3, "impl_first": [8.0] * 3},
+                                OK)["verdict"] == "agrees"
+    assert claim_rules.ocr([9.5] * 3, [0.0] * 3, [0.0] * 3, 9.5)["verdict"] == "agrees"
+
+
+def test_localisation_whose_correlation_is_only_token_position_does_not():
+    """Both scores larger at some tokens, independent within each token: with the points'
+    tokens the permutation null keeps what the tokens share, and the claim reads "does not"
+    (shuffling over all points would call it a correlation)."""
+    rng = np.random.default_rng(8)
+    shape = {"mlp": (7, 6), "heads": (7, 6, 4)}
+    tokens = {part: [int(t) for t in np.repeat(np.arange(s[0]), int(np.prod(s[1:])))] for part, s in shape.items()}
+    got, untokened = [], []
+    for _ in range(40):
+        points = {}
+        for part, t in tokens.items():
+            offset = 3.0 * (np.asarray(t) == shape[part][0] - 1)  # the last token: both scores large
+            points[part] = [((offset + rng.normal(size=len(t))).tolist(), (offset + rng.normal(size=len(t))).tolist())
+                            for _ in range(3)]
+        got.append(claim_rules.localisation(points, tokens, resamples=400)["verdict"])
+        untokened.append(claim_rules.localisation(points, resamples=400)["verdict"])
+    assert share_does_not(got) >= REQUIRED
+    assert share_does_not(untokened) < 0.5  # the confound the token-wise null removes
+
+
+def test_from_scratch_needs_all_four_comparisons_and_names_the_ones_that_hold():
+    clear = {"facts_first": [0.1, 0.2, 0.15], "impl_first_strict": [5.0, 5.2, 5.1], "no_impl": [6.0, 6.1, 5.9]}
+    assert claim_rules.from_scratch({"first_hop": clear, "second_hop": clear})["verdict"] == "agrees"
+    one_hop = claim_rules.from_scratch({"first_hop": clear})
+    assert one_hop["verdict"] == "not tested" and "all four comparisons run" in one_hop["measurement"]
+    half = claim_rules.from_scratch({"first_hop": clear, "second_hop": {**clear, "facts_first": [5.0, 6.1, 5.5]}})
+    assert half["verdict"] == "partly"
+    assert "(first-hop vs impl_first_strict, first-hop vs no_impl)" in half["measurement"]
+
+
+def test_facts_learned_is_every_seed_not_the_mean():
+    """One seed that never learned its facts makes the run test nothing, whatever the mean."""
+    assert claim_rules.facts_learned([0.0, 0.1, 0.9]) and not claim_rules.facts_learned([0.0, 0.0, 1.45])
+    assert not claim_rules.facts_learned([])
+    rows = {"None": [1.0, 1.2, 0.9], "Late (pre)": [8.0, 8.3, 8.1], "Early (pre)": [0.6, 0.5, 0.8],
+            "All": [9.0, 9.1, 9.2]}
+    one_seed = claim_rules.freezing_pre(rows, {"Early (pre)": [0.0, 0.0, 0.0], "Late (pre)": [0.3, 0.0, 1.45]}, "Late")
+    assert one_seed["verdict"] == "not tested"
+    assert "facts learned in the Late (pre) run" in one_seed["measurement"]
+    assert claim_rules.ocr([9.5] * 3, [0.5, 0.7, 0.4], [0.0, 0.1, 1.2], 9.5)["verdict"] == "not tested"
+
+
+def test_a_single_seed_prints_no_interval_and_the_p_floor_reads_as_a_bound():
+    assert claim_rules.fmt([3.0]) == "3.00"
+    assert claim_rules.p_text(1 / 2001, 2000) == "p <= 0.0005" and claim_rules.p_text(0.02, 2000) == "p 0.020"

@@ -11,7 +11,8 @@ from conftest import tiny_model
 from extractive_core.architecture import layer_of
 from extractive_core.datasets import first_hop
 from extractive_core.errors import ParameterError
-from extractive_core.freezing import (AFTER_ROWS, band_findings, band_starts, facts_learned, freezing_table, layer_split,
+from extractive_core.claim_rules import facts_learned
+from extractive_core.freezing import (AFTER_ROWS, band_findings, band_starts, freezing_table, layer_split,
                                       run_band_map, run_layer_freezing, without_layers)
 from extractive_core.metrics import mean_rank
 from extractive_core.models import LoadedModel

@@ -37,6 +37,8 @@ def test_permutation_r2_separates_correlated_from_independent_scatters():
     assert negative["statistic"] < 0 and negative["p"] > 0.99
     flat = permutation_r2([(xs[0], np.ones(200)), (xs[1], xs[1])])
     assert np.isnan(flat["statistic"]) and flat["p"] == 1.0
+    broken = permutation_r2([(np.where(np.arange(200) == 3, np.nan, xs[0]), xs[0]), (xs[1], xs[1])])
+    assert np.isnan(broken["statistic"]) and broken["p"] == 1.0  # a NaN score: no correlation, not p at its floor
 
 
 def test_permutation_r2_is_seeded_fast_and_checks_its_input():
@@ -123,3 +125,21 @@ def test_run_grafting_stores_the_layout_once(lm):
     assert len(seed["heads"]["informative"]) == len(seed["heads"]["downstream"]) == n_tokens * len(TRAINED) * n_heads
     assert {"mlp_r2", "heads_r2", "mlp_r", "heads_r"} <= set(loc)
     assert any("points per seed" in line for line in grafting.grafting_findings(out))
+
+
+def test_point_tokens_follow_the_token_major_layout():
+    from extractive_core.grafting import point_tokens
+
+    tokens = point_tokens({"shape": {"mlp": [2, 3], "heads": [2, 3, 4]}})
+    assert tokens["mlp"] == [0, 0, 0, 1, 1, 1]
+    assert tokens["heads"] == [0] * 12 + [1] * 12
+
+
+def test_permutation_within_groups_keeps_what_the_groups_share():
+    rng = np.random.default_rng(3)
+    groups = np.repeat(np.arange(6), 10)
+    pairs = [((groups == 5) * 4.0 + rng.normal(size=60), (groups == 5) * 4.0 + rng.normal(size=60)) for _ in range(3)]
+    assert permutation_r2(pairs, resamples=500, seed=1)["p"] < 0.01  # over all points: the shared group reads as r
+    assert permutation_r2(pairs, resamples=500, seed=1, groups=groups)["p"] > 0.05
+    # no groups and one group are the same test, draw for draw
+    assert permutation_r2(pairs, resamples=200, seed=2) == permutation_r2(pairs, resamples=200, seed=2, groups=[7] * 60)

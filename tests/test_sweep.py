@@ -121,3 +121,12 @@ def test_freezing_at_a_sweep_cell_reuses_the_sweeps_run(tiny_hub_model, monkeypa
     none = frozen["hops"]["second_hop"]["None"]["implication"]["values"]
     assert none == [pytest.approx(results["runs"][0]["test_rank"][2], abs=1e-4)]
     assert (frozen["lr"], frozen["epochs"]) == (1e-2, 2)
+
+
+def test_freezing_at_the_best_cell_refuses_the_seeds_that_chose_it():
+    """The cell is chosen on the sweep's seeds; testing on those runs would favour the claim."""
+    from extractive_core.errors import ParameterError
+    from extractive_core.sweep import freezing_at_best
+
+    with pytest.raises(ParameterError, match=r"\[0\] chose the cell.*e\.g\. \[5, 6\]"):
+        freezing_at_best(None, {"seeds": [0, 1, 2, 3, 4]}, [0, 7])
