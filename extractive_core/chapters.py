@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 from .errors import ParameterError
 from .models import LoadedModel, load_model
+from .params import check_seeds
 from .parallel import Job, prefetch_seeds
 from .results import results_path, save_json
 
@@ -31,7 +32,7 @@ def run_chapter(name: str, result: str, experiment: Job, extras: Mapping[str, Jo
                 and "seeds" in job[1]):
             raise ParameterError(f"each experiment must be (function, keyword arguments with 'seeds'), got {job!r}; "
                                  "e.g. (run_grafting, {'seeds': [0, 1, 2]})")
-    seeds = sorted({int(s) for _, kwargs in jobs for s in kwargs["seeds"]})
+    seeds = sorted({s for _, kwargs in jobs for s in check_seeds(kwargs["seeds"])})  # each job's checked first
     prefetched = prefetch_seeds(name, seeds, jobs, device) if prefetch else None
     lm = load_model(name, device=device, threads=prefetched or threads)
     fn, kwargs = experiment

@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .errors import ParameterError
 from .results import load_json, model_folder, output_root
+from .errors import ParameterError, bad_input_exits
 from .storage import write_atomic
 
 MODELS = ("gemma3_270m", "toyworld")
@@ -186,12 +186,15 @@ def chapter_claims(chapter: str, root: Path | None = None, models: tuple[str, ..
     return "\n\n".join(lines)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="The claims table, from results/")
+def main(argv: list[str] | None = None) -> None:
+    """The command line; bad input exits with status 2 and one line naming it."""
+    prog = "python -m extractive_core.claims"
+    parser = argparse.ArgumentParser(prog=prog, description="The claims table, from results/")
     parser.add_argument("--results", type=Path, default=None, help="results folder (default: the repository's)")
     parser.add_argument("--out", type=Path, default=None, help="Markdown file to write (default: stdout)")
-    args = parser.parse_args()
-    table = claims_table(args.results)
+    args = parser.parse_args(argv)
+    with bad_input_exits(prog):
+        table = claims_table(args.results)
     if args.out is None:
         sys.stdout.write(table)
         return

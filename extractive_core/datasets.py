@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass
 from typing import Literal, Sequence
 
+from .errors import ParameterError
 from .world import FIRST_NAMES, LAST_NAMES, PAPER_CITIES, City
 
 Version = Literal["F", "F'"]
@@ -40,6 +41,18 @@ class Split:
     examples: tuple[Example, ...]
     options: tuple[str, ...]
 
+    def __post_init__(self) -> None:
+        if self.examples and not self.options:
+            raise ParameterError("a Split needs at least one answer option to rank its examples' answers against, "
+                                 "got options (); Split.of(examples) takes the examples' distinct answers")
+        if len(set(self.options)) != len(self.options):
+            raise ParameterError(f"a Split's options must be distinct (each one ranked once), got {self.options!r}")
+        missing = list(dict.fromkeys(e.answer for e in self.examples if e.answer not in self.options))
+        if missing:
+            raise ParameterError(f"every answer of a Split must be one of its options; {missing[:3]} are not among "
+                                 f"{list(self.options)[:5]}{'...' if len(self.options) > 5 else ''}: add them to "
+                                 "the options, or build it with Split.of(examples)")
+
     @property
     def chance(self) -> float:
         """The mean rank of a model that cannot tell the options apart: (options - 1) / 2."""
@@ -61,10 +74,28 @@ class TwoHopDataset:
     implications: Split
 
 
+SEED_LIMIT = 2**63  # seeds are whole numbers in 0..2**63 - 1: what torch's generator, numpy's and random's all take
+
+
+def check_seed(seed: object, name: str = "seed") -> int:
+    """A whole-number seed in ``0 .. SEED_LIMIT - 1``; ``name`` names it in the error."""
+    if isinstance(seed, bool) or not (isinstance(seed, int) and 0 <= seed < SEED_LIMIT):
+        raise ParameterError(f"{name} must be a whole number in 0..2**63 - 1 (a 64-bit random-number seed), "
+                             f"got {seed!r}")
+    return seed
+
+
+def check_draw(n: object, most: int, why: str, seed: object) -> None:
+    """A draw of ``n`` items (a whole number in ``1..most``; ``why``: what bounds it) with
+    ``seed`` (``params.check_seed``'s rule)."""
+    if isinstance(n, bool) or not (isinstance(n, int) and 1 <= n <= most):
+        raise ParameterError(f"n must be in 1..{most} ({why}), a whole number, got {n!r}")
+    check_seed(seed, "the dataset seed")
+
+
 def people(n: int, seed: int = 3) -> list[str]:
     """``n`` fictitious people "First Last" with distinct first names, drawn with ``seed``."""
-    if not 0 < n <= len(FIRST_NAMES):
-        raise ValueError(f"n must be in 1..{len(FIRST_NAMES)} (distinct first names), got {n}")
+    check_draw(n, len(FIRST_NAMES), "distinct first names", seed)
     rng = random.Random(seed)
     firsts = rng.sample(FIRST_NAMES, n)
     return [f"{first} {rng.choice(LAST_NAMES)}" for first in firsts]
@@ -74,8 +105,7 @@ def city_assignment(n: int, version: str, seed: int = 3) -> list[City]:
     """The city of each of ``n`` people in ``version``; F' differs from F for every person."""
     if version not in VERSIONS:
         raise ValueError(f"version must be one of {VERSIONS}, got {version!r}")
-    if not 0 < n <= len(PAPER_CITIES):
-        raise ValueError(f"n must be in 1..{len(PAPER_CITIES)} (one city each), got {n}")
+    check_draw(n, len(PAPER_CITIES), "one city each", seed)
     rng = random.Random(seed + 1)
     order = rng.sample(range(len(PAPER_CITIES)), n)
     if version == "F'":

@@ -1,4 +1,11 @@
-"""Errors that name the problem and the fix, raised before any heavy work starts."""
+"""Errors that name the problem and the fix, raised before any heavy work starts, and
+``bad_input_exits``, which ends a command line that met one with a single line."""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from typing import Iterator
 
 
 class ExtractiveError(Exception):
@@ -26,3 +33,14 @@ class ParameterError(ExtractiveError, ValueError):
 
 class TrainingDivergedError(ExtractiveError, FloatingPointError):
     """A loss or logits that are not finite: the numbers would be meaningless."""
+
+
+@contextmanager
+def bad_input_exits(prog: str) -> Iterator[None]:
+    """The body of a command line: bad input (an ``ExtractiveError``, which names the problem
+    and the fix) ends it with ``prog: message`` on stderr and exit status 2, no traceback."""
+    try:
+        yield
+    except ExtractiveError as err:
+        print(f"{prog}: {err}", file=sys.stderr)
+        raise SystemExit(2) from None

@@ -110,7 +110,11 @@ def finetune(
     """
     if spec is None:
         spec = overridden(RunSpec(), "finetune", **recipe)
-    elif recipe or not isinstance(spec, RunSpec):
+    elif not isinstance(spec, RunSpec):
+        raise ParameterError(f"finetune's spec must be a RunSpec (e.g. RunSpec(lr=3e-5, epochs=8) or "
+                             f"RunSpec.of(lm.params, seed=0)), got a {type(spec).__name__}; or leave spec out "
+                             "and pass the keywords (lr=..., epochs=...)")
+    elif recipe:
         raise ParameterError("pass finetune a RunSpec or keywords (lr=..., epochs=...), not both")
     lr, epochs, batch_size = spec.lr, spec.epochs, spec.batch_size
     if not isinstance(train, Split) or not train.examples:
@@ -122,15 +126,13 @@ def finetune(
     params = dict(model.named_parameters())
     # built first: a plan that does not fit (or the wrong dtype) fails before the model is touched
     optimizer = plan_optimizer(spec.optimizer_plan, model, [params[n] for n in names], lr, batch_size, spec.autocast)
-    was_training = model.training
-    flags = {n: p.requires_grad for n, p in params.items()}
-    for n, p in params.items():
-        p.requires_grad_(n in names)
-    model.eval()
-    device = next(model.parameters()).device
-    before = [w.clone() for w in optimizer.weights()]  # float32
+    # everything else that can fail comes before the model's flags change, or inside the try
     generator = torch.Generator().manual_seed(spec.seed)
     steps_per_epoch = -(-len(train.examples) // batch_size)
+    device = next(model.parameters()).device
+    before = [w.detach().clone() for w in optimizer.weights()]  # float32
+    was_training = model.training
+    flags = {n: p.requires_grad for n, p in params.items()}
 
     def log_epoch(epoch: int, loss: float | None) -> None:
         if spec.logged == "ends" and epoch not in (0, epochs):
@@ -145,6 +147,9 @@ def finetune(
     bar = tqdm(total=epochs * steps_per_epoch, desc="finetune", disable=not show_progress(progress), mininterval=1.0)
     replay = ExitStack()  # frozen blocks run once per sequence (prefix.py); prompts tokenised once
     try:
+        for n, p in params.items():
+            p.requires_grad_(n in names)
+        model.eval()
         replay.enter_context(frozen_prefix(model, replay_start(spec.trainable, spec.layers)))
         replay.enter_context(memoised(tokenizer))  # the same prompts are collated every step
         log_epoch(0, None)

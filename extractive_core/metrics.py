@@ -18,11 +18,14 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 from .architecture import decoder, lm_logits
 from .datasets import Split
 from .errors import ParameterError, TrainingDivergedError
+from .params import check_autocast
 from .tokens import Batch, collate, option_token_ids
 
 
 def autocast(model: PreTrainedModel, dtype: str | None) -> ContextManager:
-    """Mixed-precision context for ``model``'s device, or a no-op when ``dtype`` is None."""
+    """Mixed-precision context for ``model``'s device, or a no-op when ``dtype`` is None
+    (else one of ``params.DTYPES``)."""
+    dtype = check_autocast(dtype)
     if dtype is None:
         return nullcontext()
     device_type = next(model.parameters()).device.type

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 
 from .errors import ParameterError, UnknownModelError, WeightsUnavailableError
+from .datasets import check_seed
 from .results import HUB_PREFIX, model_folder
 from .settings import model_dir, params_folders
 from .toyworld import ToyConfig
@@ -85,6 +86,14 @@ def check_lr(lr: object) -> float:
     return float(lr)
 
 
+def check_autocast(dtype: object) -> str | None:
+    """None (no mixed precision) or one of ``DTYPES``, the dtype of mixed-precision compute."""
+    if not (dtype is None or (isinstance(dtype, str) and dtype in DTYPES)):
+        raise ParameterError(f"autocast must be one of {(None,) + DTYPES} (the dtype of mixed-precision "
+                             f"compute; None: none), got {dtype!r}")
+    return dtype
+
+
 def check_epochs(epochs: object) -> None:
     if not whole(epochs, 0):
         raise ParameterError(f"epochs must be a whole number >= 0, got {epochs!r} (a run cannot train part of an epoch)")
@@ -142,15 +151,13 @@ class RunSpec(Recipe):
         super().__post_init__()
         if self.logged not in LOGGED:
             raise ParameterError(f"logged must be one of {LOGGED} (the epochs whose ranks are logged), got {self.logged!r}")
-        if isinstance(self.seed, bool) or not isinstance(self.seed, int):
-            raise ParameterError(f"seed must be a whole number, got {self.seed!r}")
+        check_seed(self.seed)
         layers = self.layers
         if layers is not None:
             if not (isinstance(layers, (list, tuple, range)) and layers and all(whole(i, 0) for i in layers)):
                 raise ParameterError(f"layers must be a non-empty list of layer indices, e.g. [12, 13], got {layers!r}")
             object.__setattr__(self, "layers", tuple(sorted(set(layers))))
-        if self.autocast not in (None,) + DTYPES:
-            raise ParameterError(f"autocast must be one of {(None,) + DTYPES}, got {self.autocast!r}")
+        check_autocast(self.autocast)
         check_plan(self.optimizer_plan)
 
     @classmethod
@@ -399,6 +406,10 @@ def load_params(name: str) -> ModelParams:
         raise ParameterError(f"{path}: source must be one of {SOURCES}, got {source!r}")
     if not raw.get(REQUIRED[source]):
         raise ParameterError(f"{path}: source {source!r} needs the key {REQUIRED[source]!r}")
+    hub_id = raw.get("hub_id")
+    if hub_id is not None and not (isinstance(hub_id, str) and is_hub_id(hub_id)):
+        raise ParameterError(f"{path}: hub_id must be a Hugging Face hub id, owner/name (e.g. Qwen/Qwen2-7B: "
+                             f"letters, digits, '-', '_', '.', no '..' or '--'), got {hub_id!r}")
     for key, choices in (("dtype", DTYPES), ("autocast", (None,) + DTYPES)):
         if key in raw and raw[key] not in choices:
             raise ParameterError(f"{path}: {key} must be one of {choices}, got {raw[key]!r}")
@@ -557,6 +568,9 @@ def check_list(value: object, name: str, kind: type | tuple[type, ...], example:
             value = yaml.safe_load(value)
         except yaml.YAMLError:
             pass
+        else:
+            if str not in (kind if isinstance(kind, tuple) else (kind,)):
+                value = yaml_number(value)  # "[1e-5, 3e-5]": YAML 1.1 reads 1e-5 as text
     if isinstance(value, kind) and not isinstance(value, bool):
         value = [value]
     if not (isinstance(value, (list, tuple)) and value
@@ -565,15 +579,28 @@ def check_list(value: object, name: str, kind: type | tuple[type, ...], example:
     return list(value)
 
 
+def check_distinct(values: list, name: str, why: str) -> list:
+    """``values`` with no item twice, or a ParameterError naming the repeat (``why``: what a
+    repeat would do)."""
+    repeats = [v for i, v in enumerate(values) if v in values[:i]]
+    if repeats:
+        raise ParameterError(f"{name} must not repeat an item: {repeats[0]!r} appears more than once in "
+                             f"{values!r} ({why}); list each once")
+    return values
+
+
 def check_choices(value: object, name: str, what: str, choices: tuple[str, ...]) -> list[str]:
-    """A non-empty list of names from ``choices`` (``what``: one item's noun, for the error)."""
+    """A non-empty list of distinct names from ``choices`` (``what``: one item's noun, for the error)."""
     chosen = check_list(value, name, str, str(list(choices)))
     unknown = [c for c in chosen if c not in choices]
     if unknown:
         raise ParameterError(f"unknown {what}(s) {unknown}; choose from {list(choices)}")
-    return chosen
+    return check_distinct(chosen, name, f"each {what} would run twice")
 
 
 def check_seeds(seeds: object) -> list[int]:
-    """A non-empty list of whole-number seeds."""
-    return check_list(seeds, "seeds", int, "[0, 1, 2]")
+    """A non-empty list of distinct whole-number seeds, each in ``0 .. datasets.SEED_LIMIT - 1``: a
+    repeated seed would count one run twice and narrow every interval over seeds."""
+    checked = [check_seed(s, "each seed") for s in check_list(seeds, "seeds", int, "[0, 1, 2]")]
+    return check_distinct(checked, "seeds", "a seed repeated is the same run counted twice, which would narrow "
+                                            "every interval over seeds")

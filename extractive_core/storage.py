@@ -3,7 +3,8 @@
 A file is written to a temporary file beside it and renamed over it (``atomic_path``,
 ``write_atomic``); a folder is filled in a staging folder beside it and renamed
 (``replace_dir``). Results, figures, the claims table, cached finetuning runs and model
-checkpoints are all written through these.
+checkpoints are all written through these. ``load_json`` reads them back, naming a file that
+is not JSON
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ import tempfile
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
+
+from .errors import ParameterError
 
 
 @contextmanager
@@ -46,8 +49,13 @@ def save_json(path: Path, data: Any) -> Path:
 
 
 def load_json(path: Path) -> Any:
-    """Read a JSON file."""
-    return json.loads(Path(path).read_text())
+    """Read a JSON file; one that is not JSON (cut short, edited by hand) is a ``ParameterError``
+    that names it."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ParameterError(f"{path} is not valid JSON ({err}): restore it from git (git checkout -- {path}) "
+                             "or rerun what wrote it (its chapter's notebook)") from None
 
 
 def replace_dir(target: Path, fill: Callable[[Path], object]) -> None:

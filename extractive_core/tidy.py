@@ -43,7 +43,7 @@ from typing import Any, Callable, Iterator
 
 import pandas as pd
 
-from .errors import ParameterError
+from .errors import ParameterError, bad_input_exits
 from .storage import load_json, write_atomic
 
 __all__ = ["COLUMNS", "KINDS", "CHAPTERS", "tidy", "read_tidy", "write_tidy", "downloads_page", "write_page"]
@@ -254,6 +254,20 @@ def tidy(results: dict[str, Any], model: str, experiment: str) -> pd.DataFrame:
     return _frame([(model, experiment, *row) for row in KINDS[experiment](results)])
 
 
+def _tidy_file(path: Path) -> pd.DataFrame:
+    """``tidy`` of the results file at ``path`` (``<model>/<name>.json``); a file not of its
+    kind's shape (a key missing, a list where a dict belongs) is a ``ParameterError`` naming it."""
+    results = load_json(path)
+    try:
+        return tidy(results, path.parent.name, path.stem)
+    except ParameterError as err:
+        raise ParameterError(f"{path}: {err}") from None
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as err:
+        what = f"has no key {err}" if isinstance(err, KeyError) else f"is not of its shape ({type(err).__name__}: {err})"
+        raise ParameterError(f"{path} is not a {path.stem!r} results file: it {what}; rerun its chapter, "
+                             f"notebooks/{CHAPTERS[path.stem]}.ipynb, or restore it from git") from None
+
+
 def csv_text(frame: pd.DataFrame) -> str:
     """The CSV of a tidy frame: a header, then a row per row; a missing value is empty."""
     return frame.to_csv(index=False, lineterminator="\n")
@@ -268,16 +282,19 @@ def read_tidy(path: Path) -> pd.DataFrame:
 
 def write_tidy(results_dir: Path) -> list[Path]:
     """Write ``<model>/<name>.csv`` beside every ``<model>/<name>.json`` of ``results_dir``
-    (each whole); the CSVs written. A file of a kind with no table is named in the error
-    raised after the others are written."""
-    written, unknown = [], []
+    (each whole); the CSVs written. Every file is read before any CSV is written, so a file that
+    is not JSON or not of its kind's shape stops it with nothing written. A file of a kind with
+    no table is named in the error raised after the others are written."""
+    if not Path(results_dir).is_dir():
+        raise ParameterError(f"no results folder at {results_dir}: run the notebooks first (make notebooks)")
+    frames, unknown = {}, []
     for path in sorted(Path(results_dir).glob("*/*.json")):
         known = path.stem in KINDS or path.stem == "reproducibility"
         if not known:
             unknown.append(str(path.relative_to(results_dir)))
             continue
-        frame = tidy(load_json(path), path.parent.name, path.stem)
-        written.append(write_atomic(path.with_suffix(".csv"), csv_text(frame)))
+        frames[path] = _tidy_file(path)
+    written = [write_atomic(path.with_suffix(".csv"), csv_text(frame)) for path, frame in frames.items()]
     if unknown:
         raise ParameterError(f"no tidy table for {unknown}; add its kind to extractive_core.tidy.KINDS")
     return written
@@ -384,17 +401,21 @@ def write_page(root: Path, page: Path | None = None) -> Path:
     return write_atomic(page, downloads_page(root, page.parent))
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """The command line; bad input exits with status 2 and one line naming it."""
     from .results import output_root
 
-    parser = argparse.ArgumentParser(description="Tidy CSVs beside results/*/*.json, and the book's downloads page")
+    prog = "python -m extractive_core.tidy"
+    parser = argparse.ArgumentParser(prog=prog, description="Tidy CSVs beside results/*/*.json, and the book's downloads page")
     parser.add_argument("--results", type=Path, default=None, help="results folder (default: results/ of the output root)")
     parser.add_argument("--page", type=Path, default=None,
                         help="where to write the downloads page (default: book/data.md beside the results folder, "
                              "if book/ is there)")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     results = args.results or output_root() / "results"
-    for path in write_tidy(results):
+    with bad_input_exits(prog):
+        written = write_tidy(results)
+    for path in written:
         print(f"{path}: {sum(1 for _ in path.open()) - 1} rows")
     root = results.resolve().parent
     page = args.page or (root / PAGE if (root / PAGE.parent).is_dir() else None)

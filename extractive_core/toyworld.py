@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from .datasets import HOPS, Example, Split, known_facts, mayor, people, resident
+from .datasets import HOPS, Example, Split, check_seed, known_facts, mayor, people, resident
 from .world import CITIES, FIRST_NAMES, LAST_NAMES
 
 MODES = ("facts_first", "impl_first", "impl_first_strict", "no_impl")
@@ -57,6 +57,7 @@ class ToyConfig:
     def __post_init__(self) -> None:
         from .errors import ParameterError
 
+        check_seed(self.seed, "toy model seed")
         if self.mode not in MODES:
             raise ParameterError(f"toy corpus mode must be one of {MODES}, got {self.mode!r}")
         if len(self.mix) != len(CATEGORIES) or abs(sum(self.mix) - 1) > 1e-6:

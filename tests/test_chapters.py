@@ -40,3 +40,14 @@ def test_without_prefetch_the_model_loads_as_asked(fake):
 def test_a_malformed_experiment_names_the_expected_form(fake, job):
     with pytest.raises(ParameterError, match="keyword arguments with 'seeds'"):
         chapters.run_chapter("toyworld", "x", job)
+
+
+def test_a_repeated_seed_is_refused_before_any_seed_trains(monkeypatch):
+    from extractive_core import chapters
+    from extractive_core.errors import ParameterError
+
+    trained = []
+    monkeypatch.setattr(chapters, "prefetch_seeds", lambda *a, **k: trained.append(a))
+    with pytest.raises(ParameterError, match="repeated"):
+        chapters.run_chapter("toyworld", "two_hop_ocr", (lambda lm, seeds: {}, {"seeds": [0, 0]}))
+    assert trained == []

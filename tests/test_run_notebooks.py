@@ -137,3 +137,13 @@ def test_published_files_name_no_machine_paths(path):
 def test_every_kind_of_published_file_is_checked():
     kinds = {p.relative_to(ROOT).parts[0] for p in PUBLISHED}
     assert kinds == {"notebooks", "results", "book"}
+
+
+@pytest.mark.parametrize("model", [[], ["--model", "toyworld"]], ids=["in place", "model"])
+def test_a_missing_notebook_is_named_before_anything_runs(monkeypatch, capsys, model):
+    monkeypatch.setattr(runner, "run_step", lambda *a, **k: pytest.fail("a step ran"))
+    monkeypatch.setattr("sys.argv", ["run_notebooks.py", str(ROOT / "notebooks" / "01_two_hop_ocr.ipynb"), "nope.ipynb", *model])
+    with pytest.raises(SystemExit) as exit_:
+        runner.main()
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and "no notebook at nope.ipynb: give the paths of .ipynb files" in err

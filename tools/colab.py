@@ -94,8 +94,8 @@ def _lines(text: str) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--check", action="store_true")
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])  # the first paragraph, whole
+    parser.add_argument("--check", action="store_true", help="exit 1 if a notebook is not up to date; write nothing")
     args = parser.parse_args()
     stale = []
     for notebook in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):

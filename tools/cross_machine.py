@@ -19,8 +19,10 @@ from pathlib import Path
 import nbformat
 from papermill.parameterize import parameterize_notebook
 
+from extractive_core.errors import ParameterError
 from extractive_core.reproduce import compare_dirs
-from extractive_core.settings import environ_with
+from extractive_core.settings import SETTINGS, environ_with
+from extractive_core.errors import bad_input_exits
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the notebooks' toy calls pass besides their toy_* parameters.
@@ -40,9 +42,24 @@ def toy_parameters(nb: nbformat.NotebookNode) -> dict | None:
     return {"model": defaults["toy_model"], "toy_model": None, **toy}
 
 
-def run_setting(index: int, setting: str) -> tuple[str, float, list[str], list[str]]:
-    out = ROOT / "_build" / "cross_machine" / str(index)
+def parse_setting(setting: str) -> dict[str, str]:
+    """A setting's variables: its space-separated ``VAR=VALUE`` pairs. A pair without ``=`` or a
+    name, or an ``EXTRACTIVE_`` name that is not a setting, is a ``ParameterError``."""
+    bad = [pair for pair in setting.split() if "=" not in pair or pair.startswith("=")]
+    if bad:
+        raise ParameterError(f"{setting!r}: {', '.join(bad)} is not VAR=VALUE; each argument is one setting, "
+                             "space-separated VAR=VALUE pairs of environment variables (e.g. ATEN_CPU_CAPABILITY=avx2 "
+                             f"MKL_CBWR=COMPATIBLE OMP_NUM_THREADS=1, or {', '.join(SETTINGS)}), or '' for as run")
     variables = dict(pair.split("=", 1) for pair in setting.split())
+    try:
+        environ_with(variables)  # where the EXTRACTIVE_ names are checked
+    except KeyError as err:
+        raise ParameterError(f"{setting!r}: {err.args[0]}") from None
+    return variables
+
+
+def run_setting(index: int, setting: str, variables: dict[str, str]) -> tuple[str, float, list[str], list[str]]:
+    out = ROOT / "_build" / "cross_machine" / str(index)
     env = environ_with(variables, EXTRACTIVE_OUTPUT=str(out), EXTRACTIVE_RUN_CACHE=str(out / "runs"),
                        EXTRACTIVE_PROGRESS="0", EXTRACTIVE_PROBE_SETTINGS="0")
     start = time.perf_counter()
@@ -76,12 +93,18 @@ def run_setting(index: int, setting: str) -> tuple[str, float, list[str], list[s
 
 
 def main(argv: list[str]) -> int:
+    """The command line (see the module's notes): exit status 0, 1 (a setting differs) or 2 (bad input)."""
     if not argv:
         print(__doc__.strip(), file=sys.stderr)
         return 2
+    if "-h" in argv or "--help" in argv:
+        print(__doc__.strip())
+        return 0
+    with bad_input_exits("python tools/cross_machine.py"):  # every setting checked before anything runs
+        settings = [parse_setting(setting) for setting in argv]
     summary, failed = [], False
-    for i, setting in enumerate(argv):
-        name, seconds, report, problems = run_setting(i, setting)
+    for i, (setting, variables) in enumerate(zip(argv, settings)):
+        name, seconds, report, problems = run_setting(i, setting, variables)
         print("\n".join(report))
         print("\n".join(f"  {p}" for p in problems[:20]))
         failed |= bool(problems)

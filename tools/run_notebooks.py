@@ -207,6 +207,9 @@ def main() -> None:
     args = parser.parse_args()
     if args.lanes < 1 or (args.threads is not None and args.threads < 1):
         parser.error(f"--lanes and --threads must be whole numbers >= 1, got {args.lanes} and {args.threads}")
+    missing = [str(nb) for nb in args.notebooks if not nb.is_file()]
+    if missing:
+        parser.error(f"no notebook at {', '.join(missing)}: give the paths of .ipynb files (e.g. notebooks/01_two_hop_ocr.ipynb)")
     notebooks = args.notebooks or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
     if args.order:
         print(" ".join(str(nb) for nb in start_order(notebooks)))
