@@ -113,8 +113,8 @@ def fmt(values: Sequence[float]) -> str:
 
 def p_text(p: float, resamples: int) -> str:
     """A permutation p-value as printed: at its floor 1 / (1 + resamples), ``p <= floor``."""
-    floor = 1 / (1 + resamples)
-    return f"p <= {floor:.4f}" if np.isclose(p, floor) else f"p {p:.3f}"
+    at_floor = round(p * (1 + resamples)) == 1  # no resample reached the statistic
+    return f"p <= {1 / (1 + resamples):.4f}" if at_floor else f"p {p:.3f}"
 
 
 def seeds_text(n: int) -> str:

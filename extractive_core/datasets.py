@@ -87,7 +87,7 @@ def check_seed(seed: object, name: str = "seed") -> int:
 
 def check_draw(n: object, most: int, why: str, seed: object) -> None:
     """A draw of ``n`` items (a whole number in ``1..most``; ``why``: what bounds it) with
-    ``seed`` (``params.check_seed``'s rule)."""
+    ``seed`` (``check_seed``'s rule)."""
     if isinstance(n, bool) or not (isinstance(n, int) and 1 <= n <= most):
         raise ParameterError(f"n must be in 1..{most} ({why}), a whole number, got {n!r}")
     check_seed(seed, "the dataset seed")

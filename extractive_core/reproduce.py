@@ -63,7 +63,7 @@ from typing import Any, Iterable, Iterator
 from .claim_rules import VERDICTS
 from .numerics import environment_differences
 from .results import load_json
-from .errors import bad_input_exits
+from .errors import ParameterError, bad_input_exits
 
 PROG = "python -m extractive_core.reproduce"
 IGNORED_KEYS = ("provenance",)
@@ -483,6 +483,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("fresh", type=Path, metavar="FRESH_RESULTS_DIR", help="the fresh run's results folder")
     args = parser.parse_args(argv)
     with bad_input_exits(PROG):
+        for name, folder in (("committed", args.committed), ("fresh", args.fresh)):
+            if not folder.is_dir():
+                raise ParameterError(f"no {name} results folder at {folder}: pass results/ and the fresh run's "
+                                     "results folder (EXTRACTIVE_OUTPUT/results)")
         report, problems = compare_dirs(args.committed, args.fresh)
     print("\n".join(report))
     if problems:

@@ -141,22 +141,23 @@ def permutation_r2(pairs: Sequence[tuple[Sequence[float], Sequence[float]]], res
             continue
         x, y = x - x.mean(), y - y.mean()
         standard.append(np.stack([x / np.linalg.norm(x), y / np.linalg.norm(y)]))  # r = x . y
-    out = {"statistic": float("nan"), "p": 1.0, "resamples": int(resamples),
-           "n_points": [len(np.asarray(a).reshape(-1)) for a, _ in pairs]}
+    n_points = [len(np.asarray(a).reshape(-1)) for a, _ in pairs]
+    out = {"statistic": float("nan"), "p": 1.0, "resamples": int(resamples), "n_points": n_points}
     if any(s is None for s in standard):
         return out
-    n_points: list[int] = [len(np.asarray(a).reshape(-1)) for a, _ in pairs]
-    labels = (np.zeros(n_points[0], dtype=np.int64) if groups is None
-              else np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1))
-    if any(n != labels.size for n in n_points):
-        raise ValueError(f"groups has {labels.size} labels, the seeds have {n_points} points")
-    order = np.argsort(labels, kind="stable")  # each group's points side by side: a within-group shuffle
-    labels = labels[order]                     # is then a sort by (group, random key)
+    labels: np.ndarray | float = 0.0  # no groups: one shuffle over all points
+    order: np.ndarray | None = None
+    if groups is not None:
+        labels = np.unique(np.asarray(groups), return_inverse=True)[1].reshape(-1)
+        if any(n != labels.size for n in n_points):
+            raise ValueError(f"groups has {labels.size} labels, the seeds have {n_points} points")
+        order = np.argsort(labels, kind="stable")  # each group's points side by side: a within-group shuffle
+        labels = labels[order]                     # is then a sort by (group, random key)
     rng = np.random.default_rng(seed)
     observed, null = 0.0, np.zeros(resamples)
     for s in standard:
         assert s is not None
-        x, y = s[:, order]
+        x, y = s if order is None else s[:, order]
         r = float(x @ y)
         observed += r * abs(r)
         chunk = max(1, 2_000_000 // x.size)  # resamples per block: bounded memory on large scatters

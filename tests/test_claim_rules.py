@@ -275,3 +275,17 @@ def test_facts_learned_is_every_seed_not_the_mean():
 def test_a_single_seed_prints_no_interval_and_the_p_floor_reads_as_a_bound():
     assert claim_rules.fmt([3.0]) == "3.00"
     assert claim_rules.p_text(1 / 2001, 2000) == "p <= 0.0005" and claim_rules.p_text(0.02, 2000) == "p 0.020"
+
+
+def test_the_two_hop_chapter_sentence_and_category_follow_the_per_seed_precondition():
+    """One seed that never learned its facts: the claim reads not tested, and so do the
+    chapter's category and sentence (the mean rank, 0.5 here, would say learned)."""
+    from extractive_core import two_hop_verdicts
+
+    per_seed = {str(s): {"train_rank": [9.0, f], "test_rank": [9.5, 2.0]} for s, f in enumerate((0.0, 0.0, 1.5))}
+    results = {"first_hop": {"per_seed": per_seed, "chance_rank": 9.5, "train_rank": [9.0, 0.5],
+                             "test_rank": [9.5, 2.0]}}
+    assert two_hop_verdicts.claim(results, "first_hop")["verdict"] == "not tested"
+    assert two_hop_verdicts.finding(results, "first_hop") == "not tested"
+    sentence = two_hop_verdicts.verdict(results, "first_hop")
+    assert "not every seed learned the facts" in sentence and sentence.endswith("cannot show out-of-context reasoning.")

@@ -133,3 +133,8 @@ def test_colab_help_gives_its_whole_description(monkeypatch, capsys):
         colab.main()
     out = " ".join(capsys.readouterr().out.split())
     assert exit_.value.code == 0 and "in Colab only, fetches the project's release" in out
+
+
+def test_reproduce_names_a_missing_results_folder_as_bad_input(results, tmp_path, capsys):
+    err = bad_input(lambda: reproduce.main([str(results), str(tmp_path / "nope")]), capsys)
+    assert err.startswith(f"python -m extractive_core.reproduce: no fresh results folder at {tmp_path / 'nope'}")
