@@ -133,12 +133,13 @@ def finals(results: dict[str, Any], order: str) -> list[float]:
 def ocr_verdict(results: dict[str, Any], order: str) -> str:
     """``OCR`` when the claim rule for out-of-context reasoning (``claim_rules.ocr``) reads
     ``agrees`` or ``partly`` on the test people (their implication rank fell, seed by seed,
-    to an interval below chance - 1), else ``no OCR``. A degenerate model (constant logits)
-    sits at chance and gets ``no OCR``."""
+    to an interval below chance - 1), ``not tested`` when a seed did not learn the test
+    people's facts (``claim_rules.facts_learned``), else ``no OCR``. A degenerate model
+    (constant logits) sits at chance and gets ``no OCR``."""
     per_seed = results["orders"][order]["per_seed"]
     c = claim_rules.ocr([r["test_implications"][0] for r in per_seed], [r["test_implications"][-1] for r in per_seed],
                         [r["test_facts"][-1] for r in per_seed], results["chance"])
-    return "OCR" if c["verdict"] in ("agrees", "partly") else "no OCR"
+    return {"agrees": "OCR", "partly": "OCR", claim_rules.NOT_TESTED: claim_rules.NOT_TESTED}.get(c["verdict"], "no OCR")
 
 
 def ordering_table(results: dict[str, Any]):

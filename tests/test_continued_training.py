@@ -124,6 +124,9 @@ def test_degenerate_run_is_never_ocr():
     flat = {"chance": 9.5, "orders": {"joint": {"per_seed": [{"test_implications": [9.5, 9.5], "test_facts": [9, 0]}] * 3,
                                                 "test_implications_final": {"mean": 9.5}}}}
     assert ocr_verdict(flat, "joint") == "no OCR"
+    one_unlearned = {"chance": 9.5, "orders": {"joint": {"per_seed": [
+        {"test_implications": [9.5, 1.0], "test_facts": [9, f]} for f in (0.0, 0.0, 1.5)]}}}
+    assert ocr_verdict(one_unlearned, "joint") == "not tested"  # not "no OCR": that seed tested nothing
     assert r_squared(torch.zeros(5).numpy(), torch.arange(5.0).numpy()) != r_squared(torch.arange(5.0).numpy(),
                                                                                        torch.arange(5.0).numpy())
 
