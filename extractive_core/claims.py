@@ -16,8 +16,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from .results import load_json, model_folder, output_root
 from .errors import ParameterError, bad_input_exits
+from .results import load_json, model_folder, output_root, results_folder
 from .storage import write_atomic
 
 MODELS = ("gemma3_270m", "toyworld")
@@ -148,9 +148,7 @@ def claims_table(root: Path | None = None, models: tuple[str, ...] = MODELS) -> 
     """The Markdown table: claim (linked to its chapter), OLMo-7b, then per model the
     measurement and **verdict**; below it, per claim, how each model's protocol differs
     from the paper's and the rule behind the verdict."""
-    root = output_root() / "results" if root is None else Path(root)
-    if not root.is_dir():
-        raise ParameterError(f"no results folder at {root}: run the notebooks first (make notebooks)")
+    root = results_folder(output_root() / "results" if root is None else Path(root))
     head = "| claim | OLMo-7b (paper) | " + " | ".join(models) + " |"
     lines = [head, "|" + "---|" * (2 + len(models))]
     notes = []

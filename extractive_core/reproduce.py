@@ -62,8 +62,8 @@ from typing import Any, Iterable, Iterator
 
 from .claim_rules import VERDICTS
 from .numerics import environment_differences
-from .results import load_json
-from .errors import ParameterError, bad_input_exits
+from .errors import bad_input_exits
+from .results import load_json, results_folder
 
 PROG = "python -m extractive_core.reproduce"
 IGNORED_KEYS = ("provenance",)
@@ -483,11 +483,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("fresh", type=Path, metavar="FRESH_RESULTS_DIR", help="the fresh run's results folder")
     args = parser.parse_args(argv)
     with bad_input_exits(PROG):
-        for name, folder in (("committed", args.committed), ("fresh", args.fresh)):
-            if not folder.is_dir():
-                raise ParameterError(f"no {name} results folder at {folder}: pass results/ and the fresh run's "
-                                     "results folder (EXTRACTIVE_OUTPUT/results)")
-        report, problems = compare_dirs(args.committed, args.fresh)
+        report, problems = compare_dirs(results_folder(args.committed, "committed results"),
+                                        results_folder(args.fresh, "fresh results"))
     print("\n".join(report))
     if problems:
         print(f"\n{len(problems)} difference(s) beyond tolerance or in verdicts:")

@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .errors import ParameterError
 from .settings import output_root
 from .storage import atomic_path, load_json, save_json
 
@@ -15,6 +16,15 @@ __all__ = ["output_root", "model_folder", "results_path", "figure_path", "save_j
 
 
 HUB_PREFIX = "hf:"  # ``hf:Qwen/Qwen2-7B``: a Hugging Face hub id, said explicitly
+
+
+def results_folder(path: Path, what: str = "results") -> Path:
+    """``path``, a folder of results files, or a ``ParameterError`` naming it (``what``: which
+    results, for the message)."""
+    if not Path(path).is_dir():
+        raise ParameterError(f"no {what} folder at {path}: run the notebooks first (make notebooks), or pass "
+                             "the folder that holds <model>/<name>.json")
+    return Path(path)
 
 
 def model_folder(model: str) -> str:

@@ -4,7 +4,7 @@ A file is written to a temporary file beside it and renamed over it (``atomic_pa
 ``write_atomic``); a folder is filled in a staging folder beside it and renamed
 (``replace_dir``). Results, figures, the claims table, cached finetuning runs and model
 checkpoints are all written through these. ``load_json`` reads them back, naming a file that
-is not JSON
+is not JSON.
 """
 
 from __future__ import annotations

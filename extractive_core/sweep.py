@@ -70,8 +70,12 @@ class Grid:
 def plan(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Sequence[int],
          hops: Sequence[str] = HOPS) -> list[SweepRun]:
     """The runs a grid needs: one per hop x lr x seed, as long as the largest epoch count."""
+    return runs_of(model, Grid.of(lrs, epochs, seeds, hops))
+
+
+def runs_of(model: str, grid: Grid) -> list[SweepRun]:
+    """``plan`` of a checked grid."""
     load_params(model)  # an unknown model fails here, before anything is submitted
-    grid = Grid.of(lrs, epochs, seeds, hops)
     return [SweepRun(model, hop, lr, max(grid.epochs), seed)
             for hop in grid.hops for lr in grid.lrs for seed in grid.seeds]
 
@@ -163,7 +167,7 @@ def run_sweep(model: str, lrs: Sequence[float], epochs: Sequence[int], seeds: Se
     if executor not in EXECUTORS:
         raise ParameterError(f"executor must be one of {EXECUTORS}, got {executor!r}")
     grid = Grid.of(lrs, epochs, seeds, hops)  # checked once, used from the plan to the gathering
-    runs = plan(model, grid.lrs, grid.epochs, grid.seeds, grid.hops)
+    runs = runs_of(model, grid)
     clock = time.perf_counter()
     if executor == "local":
         logs = [execute(r) for r in runs]

@@ -44,6 +44,7 @@ from typing import Any, Callable, Iterator
 import pandas as pd
 
 from .errors import ParameterError, bad_input_exits
+from .results import results_folder
 from .storage import load_json, write_atomic
 
 __all__ = ["COLUMNS", "KINDS", "CHAPTERS", "tidy", "read_tidy", "write_tidy", "downloads_page", "write_page"]
@@ -285,8 +286,7 @@ def write_tidy(results_dir: Path) -> list[Path]:
     (each whole); the CSVs written. Every file is read before any CSV is written, so a file that
     is not JSON or not of its kind's shape stops it with nothing written. A file of a kind with
     no table is named in the error raised after the others are written."""
-    if not Path(results_dir).is_dir():
-        raise ParameterError(f"no results folder at {results_dir}: run the notebooks first (make notebooks)")
+    results_folder(results_dir)
     frames, unknown = {}, []
     for path in sorted(Path(results_dir).glob("*/*.json")):
         known = path.stem in KINDS or path.stem == "reproducibility"

@@ -19,10 +19,9 @@ from pathlib import Path
 import nbformat
 from papermill.parameterize import parameterize_notebook
 
-from extractive_core.errors import ParameterError
+from extractive_core.errors import ParameterError, bad_input_exits
 from extractive_core.reproduce import compare_dirs
 from extractive_core.settings import SETTINGS, environ_with
-from extractive_core.errors import bad_input_exits
 
 ROOT = Path(__file__).resolve().parents[1]
 # What the notebooks' toy calls pass besides their toy_* parameters.
