@@ -79,8 +79,8 @@ test: test-clock setup chromium
 	$(BIN)/python tools/sample_notebooks.py $(FRESH)/notebooks $(NOTEBOOKS)
 	$(TIMED) "notebooks (nbval, sampled)" -- env EXTRACTIVE_OUTPUT=$(CURDIR)/$(FRESH) EXTRACTIVE_RUN_CACHE=$(CURDIR)/$(FRESH)/runs \
 	  EXTRACTIVE_PROGRESS=0 EXTRACTIVE_PROBE_SETTINGS=0 EXTRACTIVE_THREADS=$(LANE_THREADS) \
-	  $(BIN)/pytest --nbval-lax -p no:cacheprovider --durations=0 -n $(LANES) --dist loadfile \
-	  $$($(BIN)/python tools/run_notebooks.py --order $(patsubst notebooks/%,$(FRESH)/notebooks/%,$(NOTEBOOKS)))
+	  $(BIN)/python tools/run_notebooks.py --nbval --lanes $(LANES) --threads $(LANE_THREADS) \
+	  $(patsubst notebooks/%,$(FRESH)/notebooks/%,$(NOTEBOOKS))
 	rm -rf $(FRESH)/runs
 	$(TIMED) "reproduce (fresh vs committed)" -- $(BIN)/python -m extractive_core.reproduce results $(FRESH)/results
 	$(TIMED) "book" -- $(MAKE) book

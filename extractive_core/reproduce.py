@@ -122,10 +122,10 @@ def tolerances(committed_root: Path) -> dict[str, float]:
 
 
 def tolerance_for(table: dict[str, float], rel: Path) -> float:
-    """The measured tolerance of ``results/<model>/<name>.json``, else ``TOLERANCE_FLOOR``: the
-    probes measure one file each (the toy world's pretraining from scratch moved its ranks by
-    up to 4 on another CPU capability), and another file's per-seed numbers are held to their
-    seeds' own spread beside the floor, never to another file's probe."""
+    """The measured tolerance of ``results/<model>/<name>.json``, else ``TOLERANCE_FLOOR``: a
+    probe measures the runs of the files it lists (the default model's two-hop runs, the toy
+    world's finetuning from its shipped checkpoints), and another file's per-seed numbers are
+    held to their seeds' own spread beside the floor, never to another file's probe."""
     return table.get(f"{rel.parent.name}/{rel.stem}", TOLERANCE_FLOOR)
 
 

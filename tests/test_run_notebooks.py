@@ -147,3 +147,34 @@ def test_a_missing_notebook_is_named_before_anything_runs(monkeypatch, capsys, m
         runner.main()
     err = capsys.readouterr().err
     assert exit_.value.code == 2 and "no notebook at nope.ipynb: give the paths of .ipynb files" in err
+
+
+def notebook_with(tmp_path, stem, code):
+    import nbformat
+
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    path = tmp_path / f"{stem}.ipynb"
+    nbformat.write(nb, path)
+    return path
+
+
+def test_nbval_lanes_run_each_notebook_and_fail_on_an_error(tmp_path, monkeypatch):
+    """The test command's nbval runs through the same lanes: a notebook that executes passes,
+    and one whose cell raises stops the step with its name."""
+    monkeypatch.chdir(tmp_path)
+    ok = notebook_with(tmp_path, "01_two_hop_ocr", "x = 1 + 1")
+    bad = notebook_with(tmp_path, "04_grafting", "raise ValueError('boom')")
+    seconds, counts = runner.run_nbval(ok)
+    assert seconds > 0 and counts == {}
+    with pytest.raises(SystemExit, match="04_grafting.ipynb failed"):
+        runner.run_nbval(bad)
+
+
+def test_nbval_refuses_a_model(tmp_path):
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--nbval", "--model", "qwen2_7b",
+                           str(ROOT / "notebooks" / "01_two_hop_ocr.ipynb")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "--nbval runs the notebooks as they are" in proc.stderr

@@ -2,6 +2,7 @@
 
     python tools/run_notebooks.py [NOTEBOOK ...] [--model NAME --out DIR] [--lanes N --threads T]
     python tools/run_notebooks.py --order NOTEBOOK ...   # print them in the order they would start
+    python tools/run_notebooks.py --nbval --lanes 2 --threads 1 NOTEBOOK ...   # the test command's nbval
 
 Without --model each notebook runs in place on its own default model (the committed,
 executed copies). With --model, notebooks that take a ``model`` parameter run on that model
@@ -16,6 +17,11 @@ run cache (``AFTER``) are done, the one with the longest expected path to the en
 (``expected_seconds``: the committed copy's own duration). ``--threads`` sets
 ``EXTRACTIVE_THREADS`` for the notebooks, and the thread count decides a run's bits, so the
 main job and the test command use the same one (the Makefile's ``LANE_THREADS``).
+
+``--nbval``: the test command's way. Each notebook runs under nbval (``pytest --nbval-lax``,
+one process per notebook) in the same lanes and order, in place, so a notebook that reads
+another's runs from the run cache waits for it there too (05 reuses 04's phases, half of
+its default-model work), which pytest-xdist's scheduling does not know.
 """
 
 from __future__ import annotations
@@ -35,6 +41,7 @@ from typing import Callable, Sequence
 from extractive_core import settings
 
 BUDGET_MIN = {"target": 45, "ceiling": 60}  # the main job from a fresh clone, install included, on the slower (AVX2) machines
+NBVAL = ["-m", "pytest", "--nbval-lax", "-p", "no:cacheprovider", "--durations=3", "-q"]
 
 
 def model_default(notebook: Path) -> str | None:
@@ -159,6 +166,11 @@ def run_one(notebook: Path, output: Path, model: str | None, threads: int | None
     return run_step(str(notebook), cmd, lane_env(lanes, threads))
 
 
+def run_nbval(notebook: Path, threads: int | None = None, lanes: int = 1) -> tuple[float, dict[str, int]]:
+    """Execute one notebook under nbval (its outputs not written back); seconds and cache events."""
+    return run_step(str(notebook), [*NBVAL, str(notebook)], lane_env(lanes, threads))
+
+
 def run_step(name: str, args: list[str], env_overrides: dict[str, str] | None = None) -> tuple[float, dict[str, int]]:
     """Run ``python ARGS``; seconds taken and counts of cache events."""
     with tempfile.NamedTemporaryFile(suffix=".jsonl", delete=False) as f:
@@ -178,15 +190,16 @@ def run_step(name: str, args: list[str], env_overrides: dict[str, str] | None = 
     return seconds, counts
 
 
-def table(rows: list[tuple[str, float, dict[str, int]]], wall: float, lanes: int) -> str:
+def table(rows: list[tuple[str, float, dict[str, int]]], wall: float, lanes: int, main_job: bool = True) -> str:
     lines = [f"{'step':<34} {'seconds':>8}  {'runs reused/trained':>20}  {'toy models shipped/reused/pretrained':>37}"]
     for name, seconds, c in rows:
         lines.append(f"{name:<34} {seconds:8.0f}  {c.get('run_hit', 0):>9}/{c.get('run_trained', 0):<10}"
                      f"  {c.get('pretrain_shipped', 0):>15}/{c.get('pretrain_hit', 0)}/{c.get('pretrain_trained', 0):<14}")
     work = sum(s for _, s, _ in rows)
+    budget = (f"; main-job budget target {BUDGET_MIN['target']} min, ceiling {BUDGET_MIN['ceiling']} min, on AVX2 "
+              "machines with set-up and book; here set-up and book not counted" if main_job else "")
     lines.append(f"{'total (wall)':<34} {wall:8.0f}  ({wall / 60:.1f} min; the steps' own seconds add up to {work:.0f} "
-                 f"with {lanes} lane(s); main-job budget target {BUDGET_MIN['target']} min, ceiling "
-                 f"{BUDGET_MIN['ceiling']} min, on AVX2 machines with set-up and book; here set-up and book not counted)")
+                 f"with {lanes} lane(s){budget})")
     return "\n".join(lines)
 
 
@@ -204,7 +217,11 @@ def main() -> None:
     parser.add_argument("--lanes", type=int, default=1, help="notebooks run side by side (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="EXTRACTIVE_THREADS for each notebook")
     parser.add_argument("--order", action="store_true", help="print the notebooks in start order and exit")
+    parser.add_argument("--nbval", action="store_true",
+                        help="run each notebook under nbval (pytest --nbval-lax) in place of papermill: the test command")
     args = parser.parse_args()
+    if args.nbval and args.model:
+        parser.error("--nbval runs the notebooks as they are; give the sampled notebooks, not --model")
     if args.lanes < 1 or (args.threads is not None and args.threads < 1):
         parser.error(f"--lanes and --threads must be whole numbers >= 1, got {args.lanes} and {args.threads}")
     missing = [str(nb) for nb in args.notebooks if not nb.is_file()]
@@ -219,12 +236,14 @@ def main() -> None:
     clock = time.perf_counter()
 
     def one(nb: Path) -> tuple[float, dict[str, int]]:
+        if args.nbval:
+            return run_nbval(nb, args.threads, args.lanes)
         out = nb if not args.model else (args.out or Path("runs") / args.model) / nb.name
         out.parent.mkdir(parents=True, exist_ok=True)
         return run_one(nb, out, args.model, args.threads, args.lanes)
 
     try:
-        steps = [] if args.model else [pretrain_step()]
+        steps = [] if args.model or args.nbval else [pretrain_step()]
         if args.lanes > 1:
             steps += [model_step(m) for m in sorted({args.model or model_default(nb) for nb in notebooks} - {None})]
         for step in steps:
@@ -233,7 +252,7 @@ def main() -> None:
         rows += run_lanes(notebooks, args.lanes, one)
     finally:
         if rows:
-            print("\nWhere the time went:\n" + table(rows, time.perf_counter() - clock, args.lanes), flush=True)
+            print("\nWhere the time went:\n" + table(rows, time.perf_counter() - clock, args.lanes, not args.nbval), flush=True)
 
 
 if __name__ == "__main__":
