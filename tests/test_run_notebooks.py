@@ -171,10 +171,54 @@ def test_nbval_lanes_run_each_notebook_and_fail_on_an_error(tmp_path, monkeypatc
         runner.run_nbval(bad)
 
 
-def test_nbval_refuses_a_model(tmp_path):
-    import subprocess
-    import sys
+def test_nbval_refuses_a_model_and_wants_paths(tmp_path, monkeypatch, capsys):
+    """--nbval never falls back to the committed notebooks (they would write into results/)."""
+    nb = notebook_with(tmp_path, "01_two_hop_ocr", "x = 1")
+    monkeypatch.setattr(runner, "run_step", lambda *a, **k: pytest.fail("a step ran"))
+    for argv in (["--nbval", "--model", "qwen2_7b", str(nb)], ["--nbval"]):
+        monkeypatch.setattr("sys.argv", ["run_notebooks.py", *argv])
+        with pytest.raises(SystemExit) as exit_:
+            runner.main()
+        assert exit_.value.code == 2 and "--nbval runs the notebooks it is given" in capsys.readouterr().err
 
-    proc = subprocess.run([sys.executable, str(ROOT / "tools" / "run_notebooks.py"), "--nbval", "--model", "qwen2_7b",
-                           str(ROOT / "notebooks" / "01_two_hop_ocr.ipynb")], capture_output=True, text=True)
-    assert proc.returncode == 2 and "--nbval runs the notebooks as they are" in proc.stderr
+
+def test_nbval_main_runs_pytest_per_notebook_in_lanes(tmp_path, monkeypatch, capsys):
+    """The test command's step: no toy pretraining step, the model loaded once, then one nbval
+    process per notebook in the lanes' order (05 after 04), each on the lane's thread count."""
+    monkeypatch.chdir(tmp_path)
+    paths = [notebook_with(tmp_path, stem, "x = 1") for stem in ("05_data_ordering", "04_grafting")]
+    calls = []
+
+    def step(name, args, env=None):
+        calls.append((name, args, env))
+        return 1.0, {"run_hit": 1}
+
+    monkeypatch.setattr(runner, "run_step", step)
+    monkeypatch.setattr("sys.argv", ["run_notebooks.py", "--nbval", "--lanes", "1", "--threads", "1", *map(str, paths)])
+    runner.main()
+    assert [c[0] for c in calls] == [str(paths[1]), str(paths[0])]  # 04 first: 05 reads its runs
+    for _, args, env in calls:
+        assert args[:3] == ["-m", "pytest", "--nbval-lax"] and "papermill" not in args
+        assert env["EXTRACTIVE_THREADS"] == "1"
+    out = capsys.readouterr().out
+    assert "total (wall)" in out and "main-job budget" not in out
+
+
+def test_keep_going_runs_every_notebook_and_names_each_failure(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    paths = fake_notebooks(tmp_path, {"04_grafting": 5, "05_data_ordering": 1, "07_toyworld": 1, "01_two_hop_ocr": 2})
+    started = []
+
+    def run(nb):
+        started.append(nb.stem)
+        if nb.stem in ("04_grafting", "07_toyworld"):
+            raise SystemExit(f"{nb.stem} failed (exit 1)")
+        return 1.0, {}
+
+    with pytest.raises(SystemExit, match="2 notebooks failed: 04_grafting, 07_toyworld"):
+        runner.run_lanes(paths, 1, run, keep_going=True)
+    assert sorted(started) == sorted(p.stem for p in paths)
+    started.clear()
+    with pytest.raises(SystemExit, match="^04_grafting failed"):
+        runner.run_lanes(paths, 1, run)
+    assert started == ["04_grafting"]

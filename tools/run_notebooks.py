@@ -104,19 +104,22 @@ def start_order(notebooks: Sequence[Path]) -> list[Path]:
     return sorted(notebooks, key=lambda nb: -to_end(nb.stem))
 
 
-def run_lanes(notebooks: Sequence[Path], lanes: int, run: Callable[[Path], tuple[float, dict[str, int]]]
-              ) -> list[tuple[str, float, dict[str, int]]]:
+def run_lanes(notebooks: Sequence[Path], lanes: int, run: Callable[[Path], tuple[float, dict[str, int]]],
+              keep_going: bool = False) -> list[tuple[str, float, dict[str, int]]]:
     """Run ``run(nb)`` for each notebook, ``lanes`` at a time, each once the notebooks it waits
     for (``AFTER``) are done; rows in the order they finished. A failure stops new starts,
-    lets the running ones finish, then raises."""
+    lets the running ones finish, then raises; with ``keep_going`` (the test command) every
+    notebook still runs (one that waits for a failed one only loses its cached runs) and the
+    error names every failure."""
     waiting, done, rows = start_order(notebooks), set(), []
     names = {nb.stem for nb in notebooks}
     running: dict[Future, Path] = {}
     failure: BaseException | None = None
+    failed: list[str] = []
     with ThreadPoolExecutor(max_workers=lanes) as pool:
         while waiting or running:
             ready = [nb for nb in waiting if all(d in done or d not in names for d in AFTER.get(nb.stem, ()))]
-            while failure is None and ready and len(running) < lanes:
+            while (failure is None or keep_going) and ready and len(running) < lanes:
                 nb = ready.pop(0)
                 waiting.remove(nb)
                 print(f"== {nb} (started; {len(running) + 1} running)", flush=True)
@@ -130,11 +133,15 @@ def run_lanes(notebooks: Sequence[Path], lanes: int, run: Callable[[Path], tuple
                     seconds, counts = future.result()
                 except BaseException as err:  # SystemExit from run_step included
                     failure = failure or err
+                    failed.append(nb.stem)
+                    done.add(nb.stem)  # what waits for it may start: it only loses the cached runs
                     continue
                 done.add(nb.stem)
                 rows.append((nb.stem, seconds, counts))
                 print(f"== {nb} done in {seconds:.0f} s", flush=True)
     if failure is not None:
+        if keep_going and len(failed) > 1:
+            raise SystemExit(f"{len(failed)} notebooks failed: {', '.join(failed)} (each one's output is above)")
         raise failure
     return rows
 
@@ -220,8 +227,9 @@ def main() -> None:
     parser.add_argument("--nbval", action="store_true",
                         help="run each notebook under nbval (pytest --nbval-lax) in place of papermill: the test command")
     args = parser.parse_args()
-    if args.nbval and args.model:
-        parser.error("--nbval runs the notebooks as they are; give the sampled notebooks, not --model")
+    if args.nbval and (args.model or not args.notebooks):
+        parser.error("--nbval runs the notebooks it is given as they are (results to $EXTRACTIVE_OUTPUT): "
+                     "give the sampled notebooks' paths, and no --model")
     if args.lanes < 1 or (args.threads is not None and args.threads < 1):
         parser.error(f"--lanes and --threads must be whole numbers >= 1, got {args.lanes} and {args.threads}")
     missing = [str(nb) for nb in args.notebooks if not nb.is_file()]
@@ -249,7 +257,7 @@ def main() -> None:
         for step in steps:
             print(f"== {step[0]}", flush=True)
             rows.append((step[0], *run_step(*step)))
-        rows += run_lanes(notebooks, args.lanes, one)
+        rows += run_lanes(notebooks, args.lanes, one, keep_going=args.nbval)
     finally:
         if rows:
             print("\nWhere the time went:\n" + table(rows, time.perf_counter() - clock, args.lanes, not args.nbval), flush=True)
