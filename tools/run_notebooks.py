@@ -1,7 +1,6 @@
 """Execute the notebooks with papermill, ``--lanes`` at a time, and print where the time went.
 
     python tools/run_notebooks.py [NOTEBOOK ...] [--model NAME --out DIR] [--lanes N --threads T]
-    python tools/run_notebooks.py --order NOTEBOOK ...   # print them in the order they would start
     python tools/run_notebooks.py --nbval --lanes 2 --threads 1 NOTEBOOK ...   # the test command's nbval
 
 Without --model each notebook runs in place on its own default model (the committed,
@@ -223,7 +222,6 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--lanes", type=int, default=1, help="notebooks run side by side (default 1)")
     parser.add_argument("--threads", type=int, default=None, help="EXTRACTIVE_THREADS for each notebook")
-    parser.add_argument("--order", action="store_true", help="print the notebooks in start order and exit")
     parser.add_argument("--nbval", action="store_true",
                         help="run each notebook under nbval (pytest --nbval-lax) in place of papermill: the test command")
     args = parser.parse_args()
@@ -236,9 +234,6 @@ def main() -> None:
     if missing:
         parser.error(f"no notebook at {', '.join(missing)}: give the paths of .ipynb files (e.g. notebooks/01_two_hop_ocr.ipynb)")
     notebooks = args.notebooks or sorted(Path("notebooks").glob("[0-9]*.ipynb"))
-    if args.order:
-        print(" ".join(str(nb) for nb in start_order(notebooks)))
-        return
     notebooks = [nb for nb in notebooks if not args.model or takes_model(nb)]
     rows: list[tuple[str, float, dict[str, int]]] = []
     clock = time.perf_counter()
