@@ -64,8 +64,13 @@ def level(k: int) -> float:
 def below(a: Sequence[float], b: Sequence[float], k: int = 1, unit: str = "rank") -> bool:
     """Is ``a`` below ``b``, seed by seed: the paired interval of ``a - b`` (its spread at
     least ``RESOLUTION[unit]``) entirely below 0?"""
-    d = paired_difference(a, b, level(k), RESOLUTION[unit])
-    return d["n"] >= 2 and d["ci95"][1] < 0
+    return lies_below(paired_difference(a, b, level(k), RESOLUTION[unit]))
+
+
+def lies_below(difference: dict) -> bool:
+    """Does a ``paired_difference`` (``a - b``) have its interval entirely below 0 (never with
+    fewer than 2 seeds)?"""
+    return difference["n"] >= 2 and difference["ci95"][1] < 0
 
 
 def above(a: Sequence[float], b: Sequence[float], k: int = 1, unit: str = "rank") -> bool:
@@ -277,10 +282,14 @@ FROM_SCRATCH_PAIRS = tuple((hop, m) for hop in ("first_hop", "second_hop") for m
 
 
 def from_scratch(finals: Mapping[str, Mapping[str, Sequence[float]]]) -> Claim:
-    """Toy world pretraining order: ``finals[hop][mode]``, per-seed final implication ranks."""
+    """Toy world pretraining order: ``finals[hop][mode]``, per-seed final implication ranks.
+    Its inputs keep each comparison's paired difference (``facts_first - mode``, at the
+    rule's Bonferroni level), which the chapter prints."""
     pairs = [(hop, m) for hop, m in FROM_SCRATCH_PAIRS if "facts_first" in finals.get(hop, {}) and m in finals[hop]]
     k = len(FROM_SCRATCH_PAIRS)
-    better = {f"{hop}/{m}": below(finals[hop]["facts_first"], finals[hop][m], k) for hop, m in pairs}
+    differences = {f"{hop}/{m}": paired_difference(finals[hop]["facts_first"], finals[hop][m], level(k),
+                                                   RESOLUTION["rank"]) for hop, m in pairs}
+    better = {name: lies_below(d) for name, d in differences.items()}
     passed = [name.replace("_hop/", "-hop vs ") for name, ok in better.items() if ok]
     verdict = "agrees" if len(passed) == k else "partly" if passed else "does not"
     text = "; ".join(f"{hop.replace('_', '-')} facts_first {fmt(v['facts_first'])}" for hop, v in finals.items()
@@ -288,5 +297,5 @@ def from_scratch(finals: Mapping[str, Mapping[str, Sequence[float]]]) -> Claim:
     n = len(finals[pairs[0][0]]["facts_first"]) if pairs else 0
     return claim(verdict, f"final implication rank: {text}; below in {len(passed)} of {k} comparisons"
                           f"{' (' + ', '.join(passed) + ')' if passed else ''} ({seeds_text(n)})",
-                 FROM_SCRATCH_RULE, {"finals": finals, "better": better},
+                 FROM_SCRATCH_RULE, {"finals": finals, "better": better, "differences": differences},
                  {"all four comparisons run": len(pairs) == k})

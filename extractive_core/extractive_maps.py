@@ -141,7 +141,8 @@ def describe(results: dict[str, Any]) -> str:
         if late is not None:
             shares = [claim_rules.late_share(t, late) for t in entry["scores"]["informative"]["layer_totals_per_seed"]["mlp"]]
             n = len(entry["scores"]["informative"]["layer_totals"]["mlp"])
-            text += (f" The late block (layers {late}-{n - 1}, {n - late} of {n} layers) holds "
+            block = f"layer {late}" if late == n - 1 else f"layers {late}-{n - 1}"
+            text += (f" The late block ({block}, {n - late} of {n} layers) holds "
                      f"{claim_rules.fmt(shares)} of the positive informative MLP score (mean over seeds "
                      f"[95% t-interval]; uniform {(n - late) / n:.2f}).")
         lines.append(text)

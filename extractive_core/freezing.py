@@ -139,15 +139,15 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
 
 
 def freezing_table(results: dict[str, Any]):
-    """The paper's table: rows x (hop, column), 'mean [min, max]'; the rows the run has
-    (without the "(pre)" rows for ``run_layer_freezing(pre=False)``)."""
+    """The paper's table: rows x (hop, column), 'mean [interval]' (``interval_text``: the
+    95% t-interval of the mean with 3 or more seeds, as the findings and the claims print
+    it); the rows the run has (without the "(pre)" rows for ``run_layer_freezing(pre=False)``)."""
     import pandas as pd
 
     data = {}
     for hop, rows in results["hops"].items():
         for col in COLUMNS:
-            data[(hop.replace("_", "-"), col)] = {
-                row: f"{v[col]['mean']:.2f} [{v[col]['min']:.2f}, {v[col]['max']:.2f}]" for row, v in rows.items()}
+            data[(hop.replace("_", "-"), col)] = {row: interval_text(v[col], label=False) for row, v in rows.items()}
     present = next(iter(results["hops"].values()))
     return pd.DataFrame(data).loc[[row for row in ROWS if row in present]]
 

@@ -11,8 +11,8 @@ per core (a toy model's small matrices gain little from a second thread: 62 ms a
 two threads against 82 ms on one, measured on 2 cores).
 
 Shipped checkpoints: the models of the corpus-order grid are committed, in float16, under
-``extractive_core/toy_checkpoints/`` (12 models, about 7 MB), because pretraining all of them
-took 12 of the main job's minutes on 2 cores; so is the 8-layer ``toyworld_deep``
+``extractive_core/toy_checkpoints/`` (20 models, about 12 MB), because pretraining all of them
+would take 10 to 20 of the main job's minutes on 2 cores; so is the 8-layer ``toyworld_deep``
 (``pretraining_order.SHIPPED_BESIDE_GRID``, 1.2 MB, 6 minutes: 2000 steps on one thread).
 A pretrained model's weights are rounded to float16 before they are saved, so a shipped checkpoint and a fresh pretraining of its config
 are the same model. ``pretrained`` copies a shipped checkpoint into the cache when the cache

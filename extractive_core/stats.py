@@ -7,20 +7,38 @@ from typing import Sequence
 import numpy as np
 
 
+# The decimals a results file keeps of a per-seed value (a rank is a mean of half-integers over
+# 20 items, so this loses nothing there). Statistics are computed from the values so kept, so
+# that a reader who recomputes a mean from a file's values gets the file's mean, and a table
+# and a claim that print the same quantity round it the same way.
+DECIMALS = 4
+
+
+def kept(values: Sequence[float] | np.ndarray) -> np.ndarray:
+    """``values`` as a results file keeps them: float64, rounded to ``DECIMALS``."""
+    return np.asarray([float(v) for v in values]).round(DECIMALS)
+
+
+def level_text(level: float) -> str:
+    """A confidence level as printed: ``95%``, and a Bonferroni level whole, ``98.75%``."""
+    return f"{round(level * 100, 2):g}%"
+
+
 def summarise(values: Sequence[float], level: float = 0.95) -> dict:
-    """Per-seed values, their mean, min and max, and a t-interval of the mean as ``ci95``
-    (``level``; with fewer than 3 values there is none: ``range`` holds the min-max, and
-    ``interval`` says so). ``bounds`` and ``interval_text`` read either. (A bootstrap over 3
-    seeds has 10 distinct resamples: no interval.)"""
-    x = np.asarray([float(v) for v in values])
+    """Per-seed values (``kept``), their mean, min and max, and a t-interval of the mean as
+    ``ci95`` (``level``; with fewer than 3 values there is none: ``range`` holds the min-max,
+    and ``interval`` says so), all computed from the kept values. ``bounds`` and
+    ``interval_text`` read either. (A bootstrap over 3 seeds has 10 distinct resamples: no
+    interval.)"""
+    x = kept(values)
     if x.size == 0:
         raise ValueError("no values to summarise")
-    out = {"values": x.round(4).tolist(), "mean": float(x.mean()), "min": float(x.min()), "max": float(x.max()),
+    out = {"values": x.tolist(), "mean": float(x.mean()), "min": float(x.min()), "max": float(x.max()),
            "n": int(x.size)}
     if x.size < 3:
         out.update(range=[float(x.min()), float(x.max())], interval="min-max (fewer than 3 seeds)")
         return out
-    out.update(ci95=list(t_interval(x, level)), interval=f"{level:.0%} t-interval of the mean")
+    out.update(ci95=list(t_interval(x, level)), interval=f"{level_text(level)} t-interval of the mean")
     return out
 
 
@@ -78,18 +96,19 @@ def mean_pairwise_spearman(rows: Sequence[Sequence[float]]) -> float:
 
 
 def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.95, floor: float = 0.0) -> dict:
-    """``a - b`` seed by seed (the two conditions share seeds): the differences, their mean
-    and a t-interval of the mean (``level``; none with fewer than 2 seeds; ``floor``: the
-    smallest standard deviation assumed, as in ``t_interval``)."""
-    x, y = np.asarray([float(v) for v in a]), np.asarray([float(v) for v in b])
+    """``a - b`` seed by seed (the two conditions share seeds): the differences of the kept
+    values (``kept``), their mean and a t-interval of the mean (``level``; none with fewer
+    than 2 seeds; ``floor``: the smallest standard deviation assumed, as in ``t_interval``),
+    computed from the kept differences."""
+    x, y = kept(a), kept(b)
     if x.shape != y.shape or x.size == 0:
         raise ValueError(f"paired values need the same non-zero number of seeds, got {x.size} and {y.size}")
-    d = x - y
-    out = {"differences": d.round(4).tolist(), "mean": float(d.mean()), "n": int(d.size)}
+    d = (x - y).round(DECIMALS)
+    out = {"differences": d.tolist(), "mean": float(d.mean()), "n": int(d.size)}
     if d.size < 2:
         return {**out, "range": [float(d.mean())] * 2, "interval": "none (1 seed)"}
     return {**out, "ci95": list(t_interval(d, level, floor)),
-            "interval": f"{level:.0%} t-interval of the paired mean difference"}
+            "interval": f"{level_text(level)} t-interval of the paired mean difference"}
 
 
 def direction(difference: dict) -> str:

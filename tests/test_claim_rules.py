@@ -190,7 +190,7 @@ def test_localisation_agrees_when_both_parts_correlate():
 
 def test_from_scratch_with_identical_corpora_does_not():
     r = results("toyworld", "pretraining_order")
-    finals = {hop: {m: d[hop]["final_test_rank"] for m, d in r["modes"].items()} for hop in ("first_hop", "second_hop")}
+    finals = {hop: {m: d[hop]["values"] for m, d in r["modes"].items()} for hop in ("first_hop", "second_hop")}
     rng = np.random.default_rng(7)
     got = []
     for _ in range(DRAWS):

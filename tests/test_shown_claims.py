@@ -24,7 +24,7 @@ VERDICT_RULES = {
     "data_ordering": data_ordering.verdicts,
     "layer_freezing": freezing.verdicts,
     "grafting": grafting.verdicts,
-    "pretraining_order": pretraining_order.comparisons,
+    "pretraining_order": pretraining_order.verdicts,
 }
 # results file -> the chapter's function that computed its ``claims`` (``claim_rules``)
 CLAIM_RULES = {

@@ -223,3 +223,41 @@ def written_final_loss(path):
     import json
 
     return json.dumps(json.loads(path.read_text())["final_loss"])
+
+
+def _order_results(finals: dict[str, list[float]]) -> dict:
+    """A pretraining-order results file with the same per-seed finals on both hops."""
+    from extractive_core.pretraining_order import claims
+    from extractive_core.stats import summarise
+
+    out = {"seeds": list(range(len(finals["facts_first"]))),
+           "modes": {m: {hop: summarise(v) for hop in ("first_hop", "second_hop")} for m, v in finals.items()}}
+    out["claims"] = claims(out)
+    return out
+
+
+def test_the_chapter_prints_the_claims_comparisons_not_seed_ranges():
+    """Seeds whose ranges do not overlap are no verdict: the chapter prints the claim's paired
+    intervals at its Bonferroni level, and a spread-out no_impl is 'not separated' though
+    every facts_first seed is below every no_impl seed (the old range rule's 'better')."""
+    from extractive_core.claim_rules import fmt
+    from extractive_core.pretraining_order import order_table, pretraining_order_verdict, verdicts
+
+    r = _order_results({"facts_first": [0.7, 1.05, 1.0], "impl_first": [4.75, 1.3, 1.95],
+                        "impl_first_strict": [5.05, 3.75, 6.75], "no_impl": [10.45, 10.5, 7.5]})
+    text = pretraining_order_verdict(r)
+    assert "`facts_first` - `no_impl`: -8.57 [" in text and "98.75% t-interval of the paired mean difference" in text
+    assert "`facts_first` is not separated from `no_impl`" in text
+    assert "seed ranges" not in text and "better than every seed" not in text
+    assert verdicts(r) == {"from_scratch": "does not"} and "**does not**" in text
+    assert order_table(r).loc["no_impl", "second-hop implication rank"] == fmt([10.45, 10.5, 7.5])
+
+
+def test_the_chapter_reads_identical_corpora_as_not_separated():
+    from extractive_core.pretraining_order import pretraining_order_verdict
+
+    same = [3.0, 4.0, 5.0, 3.5, 4.5]
+    r = _order_results({m: same for m in ("facts_first", "impl_first", "impl_first_strict", "no_impl")})
+    text = pretraining_order_verdict(r)
+    assert text.count("is not separated from") == 4 and " is lower than " not in text
+    assert r["claims"]["from_scratch"]["verdict"] == "does not"

@@ -1,0 +1,45 @@
+"""Seed statistics: every statistic of a summary is the statistic of the values the results
+file keeps, so a table, a finding and a claim that print the same quantity print it alike."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from extractive_core.claim_rules import fmt
+from extractive_core.freezing import freezing_table
+from extractive_core.stats import interval_text, kept, paired_difference, summarise
+
+# float32 ranks as a run returns them: 0.3, 0.45, ... are not exact in float32, and their
+# float32 mean 0.41500000357 rounds to 0.42 where the kept values' mean, 0.415 - 1e-16, rounds
+# to 0.41 (the chapter's table and the claims once printed these two for one quantity)
+RANKS = np.array([0.3, 0.45, 0.55, 0.35, 0.5, 0.4, 0.4, 0.35, 0.55, 0.3], dtype=np.float32).tolist()
+
+
+def test_a_summary_is_the_statistics_of_its_kept_values():
+    s = summarise(RANKS)
+    assert s["values"] == [0.3, 0.45, 0.55, 0.35, 0.5, 0.4, 0.4, 0.35, 0.55, 0.3]
+    assert s["mean"] == float(np.mean(s["values"]))
+    assert (s["min"], s["max"]) == (0.3, 0.55)
+    assert interval_text(s, label=False) == fmt(s["values"])  # the table's text is the claim's
+
+
+def test_a_paired_difference_is_that_of_the_kept_values():
+    a = np.array([0.15, 0.2, 0.1], dtype=np.float32).tolist()
+    b = np.array([0.1, 0.1, 0.1], dtype=np.float32).tolist()
+    d = paired_difference(a, b)
+    assert d["differences"] == [0.05, 0.1, 0.0]
+    assert d["mean"] == float(np.mean(d["differences"]))
+    with pytest.raises(ValueError, match="same non-zero number of seeds"):
+        paired_difference(a, b[:2])
+
+
+def test_kept_rounds_to_the_files_decimals():
+    assert kept([0.123456, np.float32(0.15)]).tolist() == [0.1235, 0.15]
+
+
+def test_the_freezing_table_prints_what_its_findings_print():
+    cells = {col: summarise(RANKS) for col in ("fact", "implication")}
+    table = freezing_table({"hops": {"second_hop": {"None": cells}}})
+    assert table.loc["None", ("second-hop", "implication")] == fmt(cells["implication"]["values"])
+    assert table.loc["None", ("second-hop", "implication")].startswith("0.41 [")
