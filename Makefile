@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 MODEL ?=
 # PRETRAIN=1 pretrains the toy models of the corpus-order grid afresh (20 models: 4 corpus modes x 5
-# seeds, 53-94 s each on the Intel Xeon, up to 2 min on the AMD EPYC, two at a time on 2 cores) and the 8-layer toyworld_deep (2000 steps, about 6 minutes), and ships them
+# seeds, 53-94 s each on the Intel Xeon, 86-135 s on the AMD EPYC, two at a time on 2 cores) and the 8-layer toyworld_deep (2000 steps, about 6 minutes), and ships them
 # (extractive_core/toy_checkpoints/); else the shipped ones.
 PRETRAIN ?=
 # The CPU build of torch that this kind of machine keeps on disk; on a GPU box use e.g.

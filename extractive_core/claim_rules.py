@@ -33,7 +33,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
-from .stats import paired_difference, permutation_r2, t_interval
+from .stats import kept, paired_difference, permutation_r2, t_interval
 
 VERDICTS = ("agrees", "partly", "does not")
 NOT_TESTED = "not tested"
@@ -109,11 +109,13 @@ def precondition_text(preconditions: Mapping[str, bool]) -> str:
 
 
 def fmt(values: Sequence[float]) -> str:
-    """``mean [lo, hi]``: the mean and its 95% t-interval; a single seed's value alone."""
+    """``mean [lo, hi]``: the mean of the kept values (``stats.kept``, as a chapter's table
+    computes it) and its 95% t-interval; a single seed's value alone."""
     lo, hi = t_interval(values)
+    mean = float(kept(values).mean())
     if not np.isfinite([lo, hi]).all():
-        return f"{np.mean(values):.2f}"
-    return f"{np.mean(values):.2f} [{lo:.2f}, {hi:.2f}]"
+        return f"{mean:.2f}"
+    return f"{mean:.2f} [{lo:.2f}, {hi:.2f}]"
 
 
 def p_text(p: float, resamples: int) -> str:

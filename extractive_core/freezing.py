@@ -141,13 +141,15 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
 def freezing_table(results: dict[str, Any]):
     """The paper's table: rows x (hop, column), 'mean [interval]' (``interval_text``: the
     95% t-interval of the mean with 3 or more seeds, as the findings and the claims print
-    it); the rows the run has (without the "(pre)" rows for ``run_layer_freezing(pre=False)``)."""
+    it; with fewer, the seeds' min-max, and its column's name says so); the rows the run has
+    (without the "(pre)" rows for ``run_layer_freezing(pre=False)``)."""
     import pandas as pd
 
     data = {}
     for hop, rows in results["hops"].items():
         for col in COLUMNS:
-            data[(hop.replace("_", "-"), col)] = {row: interval_text(v[col], label=False) for row, v in rows.items()}
+            name = col if all("ci95" in v[col] for v in rows.values()) else f"{col} [min-max]"
+            data[(hop.replace("_", "-"), name)] = {row: interval_text(v[col], label=False) for row, v in rows.items()}
     present = next(iter(results["hops"].values()))
     return pd.DataFrame(data).loc[[row for row in ROWS if row in present]]
 

@@ -61,7 +61,7 @@ def plot_pretraining_order(results: dict[str, Any], chance: float | None = None)
             epochs = np.arange(curves.shape[1])
             color = MODE_COLORS.get(mode)
             ax.plot(epochs, curves.mean(0), color=color, lw=2.2, marker="o", ms=3,
-                    label=f"{mode} (final {curves[:, -1].mean():.2f})")
+                    label=f"{mode} (final {data[hop]['mean']:.2f})")  # the summary the tables print
             ax.fill_between(epochs, curves.min(0), curves.max(0), color=color, alpha=0.18)
         ax.axhline(chance, color="grey", ls="--", lw=1)
         ax.set_title(f"{HOP_TITLES[hop]} on held-out people")
@@ -274,7 +274,7 @@ def plot_data_ordering(results: dict[str, Any]) -> plt.Figure:
             x = np.arange(curves.shape[1])
             label = f"{order} {'implications' if 'impl' in key else 'facts'}"
             if key == "test_implications":
-                label += f" (final {curves[:, -1].mean():.2f})"
+                label += f" (final {d['test_implications_final']['mean']:.2f})"  # the summary the tables print
             right.plot(x, curves.mean(0), color=color, ls=style, lw=2, marker="o" if style == "-" else None, ms=3,
                        label=label)
             right.fill_between(x, curves.min(0), curves.max(0), color=color, alpha=0.12)

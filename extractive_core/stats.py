@@ -9,8 +9,9 @@ import numpy as np
 
 # The decimals a results file keeps of a per-seed value (a rank is a mean over 20 to 84 items:
 # this moves it by at most 5e-5, far below the 2 decimals printed). Statistics are computed
-# from the values so kept, so that a reader who recomputes a mean from a file's values gets the
-# file's mean, and a table and a claim that print the same quantity round it the same way.
+# from the values so kept, so that a reader who recomputes a summary's mean from its ``values``
+# gets the summary's mean, and a table and a claim that print the same quantity round it the
+# same way (a file's per-seed curves keep their full float32-derived values).
 DECIMALS = 4
 
 
@@ -44,12 +45,13 @@ def summarise(values: Sequence[float], level: float = 0.95) -> dict:
 
 def t_interval(values: Sequence[float] | np.ndarray, level: float = 0.95,
                floor: float = 0.0) -> tuple[float, float]:
-    """Student-t interval of the mean at ``level``; (-inf, inf) with fewer than 2 values.
+    """Student-t interval of the mean of the kept values (``kept``) at ``level``; (-inf, inf)
+    with fewer than 2 values.
     ``floor``: the smallest standard deviation to assume (the measurement's resolution), so
     that seeds that agree exactly do not give a zero-width interval that any offset clears."""
     from scipy import stats as scipy_stats
 
-    x = np.asarray([float(v) for v in values])
+    x = kept(values)
     if x.size < 2:
         return float("-inf"), float("inf")
     sd = max(float(x.std(ddof=1)), float(floor))

@@ -43,3 +43,10 @@ def test_the_freezing_table_prints_what_its_findings_print():
     table = freezing_table({"hops": {"second_hop": {"None": cells}}})
     assert table.loc["None", ("second-hop", "implication")] == fmt(cells["implication"]["values"])
     assert table.loc["None", ("second-hop", "implication")].startswith("0.41 [")
+
+
+def test_a_freezing_table_of_under_3_seeds_names_its_min_max():
+    cells = {col: summarise([0.3, 0.55]) for col in ("fact", "implication")}
+    table = freezing_table({"hops": {"first_hop": {"None": cells}}})
+    assert list(table.columns) == [("first-hop", "fact [min-max]"), ("first-hop", "implication [min-max]")]
+    assert table.iloc[0, 0] == "0.43 [0.30, 0.55]"
