@@ -27,7 +27,7 @@ from .errors import ParameterError
 from .models import LoadedModel
 from .numerics import provenance
 from .params import check_choices, check_seeds
-from .stats import compared, direction, interval_text, paired_difference, summarise
+from .stats import compared, direction, interval_column, interval_text, paired_difference, summarise
 
 ORDERS = ("joint", "facts_first", "impl_first")
 COMPARISONS = (("joint", "impl_first"), ("facts_first", "impl_first"), ("joint", "facts_first"))
@@ -144,23 +144,24 @@ def ocr_verdict(results: dict[str, Any], order: str) -> str:
 
 def ordering_table(results: dict[str, Any]):
     """One row per order: training-people ranks at the end of continued training, test
-    people's implication rank before and after finetuning on their facts."""
+    people's implication rank before and after finetuning on their facts, 'mean [interval]'
+    (a column of under 3 seeds is named ``[min-max]``: ``interval_column``)."""
     import pandas as pd
 
-    def show(v: dict) -> str:
-        return interval_text(v, label=False)
+    orders = results["orders"]
+    data = {interval_column(name, [d[key] for d in orders.values()]):
+            {order: interval_text(d[key], label=False) for order, d in orders.items()}
+            for name, key in TABLE_COLUMNS.items()}
+    data["per seed, after"] = {order: ", ".join(f"{v:.2f}" for v in d["test_implications_final"]["values"])
+                               for order, d in orders.items()}
+    data["verdict"] = {order: results["verdicts"][f"ocr/{order}"] for order in orders}
+    return pd.DataFrame(data)
 
-    rows = {}
-    for order, d in results["orders"].items():
-        rows[order] = {
-            "training facts (end)": show(d["train_facts_end"]),
-            "training implications (end)": show(d["train_implications_end"]),
-            "test implications, before": show(d["test_implications_before"]),
-            "test implications, after": show(d["test_implications_final"]),
-            "per seed, after": ", ".join(f"{v:.2f}" for v in d["test_implications_final"]["values"]),
-            "verdict": results["verdicts"][f"ocr/{order}"],
-        }
-    return pd.DataFrame(rows).T
+
+# The ordering table's interval columns: name -> the order's summary it shows.
+TABLE_COLUMNS = {"training facts (end)": "train_facts_end", "training implications (end)": "train_implications_end",
+                 "test implications, before": "test_implications_before",
+                 "test implications, after": "test_implications_final"}
 
 
 ORDERING_TEXT = {"agrees": "**holds** on this model", "partly": "holds **only in part** on this model",

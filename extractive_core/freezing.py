@@ -23,7 +23,7 @@ from .models import LoadedModel
 from .numerics import provenance
 from .two_hop_runs import check_hops, resolve_recipe, two_hop_run
 from .params import check_seeds
-from .stats import interval_text, summarise
+from .stats import interval_column, interval_text, summarise
 
 ROWS = ("None", "Early", "Late", "All", "Early (pre)", "Late (pre)")
 AFTER_ROWS = ROWS[:4]  # frozen after training: parts of one full run's delta
@@ -148,7 +148,7 @@ def freezing_table(results: dict[str, Any]):
     data = {}
     for hop, rows in results["hops"].items():
         for col in COLUMNS:
-            name = col if all("ci95" in v[col] for v in rows.values()) else f"{col} [min-max]"
+            name = interval_column(col, [v[col] for v in rows.values()])
             data[(hop.replace("_", "-"), name)] = {row: interval_text(v[col], label=False) for row, v in rows.items()}
     present = next(iter(results["hops"].values()))
     return pd.DataFrame(data).loc[[row for row in ROWS if row in present]]

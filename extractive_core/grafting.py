@@ -42,7 +42,7 @@ from .metrics import mean_rank
 from .models import LoadedModel
 from .numerics import provenance
 from .params import check_seeds
-from .stats import compared, direction, interval_text, paired_difference, r_squared, summarise
+from .stats import compared, direction, interval_column, interval_text, paired_difference, r_squared, summarise
 
 ROWS = ("W_F'", "graft", "control")
 ROW_LABELS = {"W_F'": "W_F'", "graft": "W_F' + (W_{F,Impl} - W_F)", "control": "W_F' + (W_Impl - W)"}
@@ -259,12 +259,15 @@ CLAIM_TEXT = {
 
 
 def grafting_table(results: dict[str, Any]):
-    """The paper's table: rows of weights x columns of mean rank, 'mean [interval]'."""
+    """The paper's table: rows of weights x columns of mean rank, 'mean [interval]' (a column
+    of under 3 seeds is named ``[min-max]``: ``interval_column``)."""
     import pandas as pd
 
-    data = {results["rows"][row]: {col: interval_text(v, label=False) for col, v in cols.items()}
-            for row, cols in results["table"].items()}
-    return pd.DataFrame(data).T[list(COLUMNS)]
+    table = results["table"]
+    data = {interval_column(col, [cols[col] for cols in table.values()]):
+            {results["rows"][row]: interval_text(cols[col], label=False) for row, cols in table.items()}
+            for col in COLUMNS}
+    return pd.DataFrame(data)
 
 
 def grafting_findings(results: dict[str, Any]) -> list[str]:

@@ -71,7 +71,8 @@ def _mean_curve(curves: list[list[float]]) -> list[float]:
 
 
 def summary_table(results: dict[str, Any]) -> pd.DataFrame:
-    """One row per hop: known-hop rank, facts and implications at epoch 0 and at the end."""
+    """One row per hop: known-hop rank, facts and implications at epoch 0 and at the end
+    (mean ranks over seeds, printed to 2 decimals as the findings print them)."""
     rows = []
     for hop in HOPS:
         if hop not in results:
@@ -79,11 +80,10 @@ def summary_table(results: dict[str, Any]) -> pd.DataFrame:
         r = results[hop]
         rows.append({
             "hop": hop,
-            "known hop rank (pretrained)": r["known_hop_rank"],
-            "facts, epoch 0": r["train_rank"][0],
-            "facts, final": r["train_rank"][-1],
-            "implications, epoch 0": r["test_rank"][0],
-            "implications, final": r["test_rank"][-1],
+            **{name: f"{value:.2f}" for name, value in (
+                ("known hop rank (pretrained)", r["known_hop_rank"]),
+                ("facts, epoch 0", r["train_rank"][0]), ("facts, final", r["train_rank"][-1]),
+                ("implications, epoch 0", r["test_rank"][0]), ("implications, final", r["test_rank"][-1]))},
             "implications, final per seed": ", ".join(f"{s['test_rank'][-1]:.2f}" for s in r["per_seed"].values()),
         })
     return pd.DataFrame(rows).set_index("hop")

@@ -9,6 +9,8 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .stats import kept
+
 
 def compare_precisions(results: Mapping[str, dict[str, Any]], reference: str = "float32",
                        candidate: str = "bfloat16") -> dict[str, Any]:
@@ -37,13 +39,13 @@ def compare_precisions(results: Mapping[str, dict[str, Any]], reference: str = "
 
 def precision_table(comparison: dict[str, Any]) -> pd.DataFrame:
     """One row per hop and dtype: final implication rank per seed, mean and range, the
-    final fact rank, seconds per run."""
+    final fact rank, seconds per run (means of the values a results file keeps: ``stats.kept``)."""
     rows = []
     for hop, t in comparison["hops"].items():
         for dtype, finals in t["finals"].items():
             rows.append({"hop": hop, "dtype": dtype,
                          "final implication rank per seed": ", ".join(f"{v:.2f}" for v in finals),
-                         "mean": mean(finals), "min-max": f"{min(finals):.2f}-{max(finals):.2f}",
-                         "final fact rank (mean)": mean(t["fact_finals"][dtype]),
+                         "mean": float(kept(finals).mean()), "min-max": f"{min(finals):.2f}-{max(finals):.2f}",
+                         "final fact rank (mean)": float(kept(t["fact_finals"][dtype]).mean()),
                          "seconds per run": t["run_seconds"][dtype]})
     return pd.DataFrame(rows).set_index(["hop", "dtype"])

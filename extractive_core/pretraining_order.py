@@ -105,7 +105,7 @@ def run_pretraining_order(
             out.update({k: ocr[k] for k in ("lr", "epochs", "batch_size")})
         out["modes"][mode] = {"per_seed": per_seed, **_summary(per_seed)}
     out["claims"] = claims(out)
-    out["verdicts"] = {name: c["verdict"] for name, c in out["claims"].items()}
+    out["verdicts"] = verdicts(out)
     out["provenance"] = provenance(None, time.perf_counter() - clock)
     return out
 

@@ -75,6 +75,12 @@ def interval_text(s: dict, signed: bool = False, label: bool = True) -> str:
     return text + (f" ({interval_label(s)})" if label else "")
 
 
+def interval_column(name: str, entries: Sequence[dict]) -> str:
+    """A table column's name for the ``interval_text`` of ``entries``: ``name``, or where some
+    entry has under 3 seeds (its brackets hold the seeds' min-max, not an interval) ``name [min-max]``."""
+    return name if all("ci95" in s for s in entries) else f"{name} [min-max]"
+
+
 def interval_label(s: dict) -> str:
     """What the interval of an entry is, and over how many seeds: ``95% t-interval of the mean, 10 seeds``."""
     return f"{s['interval']}, {s['n']} seed{'s' if s['n'] != 1 else ''}"

@@ -50,3 +50,20 @@ def test_a_freezing_table_of_under_3_seeds_names_its_min_max():
     table = freezing_table({"hops": {"first_hop": {"None": cells}}})
     assert list(table.columns) == [("first-hop", "fact [min-max]"), ("first-hop", "implication [min-max]")]
     assert table.iloc[0, 0] == "0.43 [0.30, 0.55]"
+
+
+def test_the_grafting_and_ordering_tables_name_a_min_max_column():
+    """With 2 seeds the brackets hold the seeds' min-max, and each table's column says so;
+    with 3 or more, the column is the t-interval's and keeps its plain name."""
+    from extractive_core.data_ordering import TABLE_COLUMNS, ordering_table
+    from extractive_core.grafting import COLUMNS, grafting_table
+
+    for values, suffix in (([0.3, 0.55], " [min-max]"), (RANKS, "")):
+        s = summarise(values)
+        graft = {"rows": {"graft": "W_F' + graft"}, "table": {"graft": {col: s for col in COLUMNS}}}
+        assert list(grafting_table(graft).columns) == [col + suffix for col in COLUMNS]
+        assert grafting_table(graft).loc["W_F' + graft", "Impl F'" + suffix] == interval_text(s, label=False)
+        order = {**{key: s for key in TABLE_COLUMNS.values()}, "test_implications_final": s}
+        table = ordering_table({"orders": {"joint": order}, "verdicts": {"ocr/joint": "OCR"}})
+        assert list(table.columns) == [col + suffix for col in TABLE_COLUMNS] + ["per seed, after", "verdict"]
+        assert table.loc["joint", "verdict"] == "OCR"
