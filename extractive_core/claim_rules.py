@@ -110,7 +110,10 @@ def precondition_text(preconditions: Mapping[str, bool]) -> str:
 
 def fmt(values: Sequence[float]) -> str:
     """``mean [lo, hi]``: the mean of the kept values (``stats.kept``, as a chapter's table
-    computes it) and its 95% t-interval; a single seed's value alone."""
+    computes it) and its 95% t-interval; a single seed's value alone. From 2 seeds on a claim
+    shows a t-interval, the kind its rule tests (which also widens it to the Bonferroni level
+    and the ``RESOLUTION`` floor); a table's ``stats.interval_text`` shows the seeds' min-max
+    under 3 seeds instead."""
     lo, hi = t_interval(values)
     mean = float(kept(values).mean())
     if not np.isfinite([lo, hi]).all():

@@ -142,6 +142,12 @@ def ocr_verdict(results: dict[str, Any], order: str) -> str:
     return {"agrees": "OCR", "partly": "OCR", claim_rules.NOT_TESTED: claim_rules.NOT_TESTED}.get(c["verdict"], "no OCR")
 
 
+# The ordering table's interval columns: name -> the order's summary it shows.
+TABLE_COLUMNS = {"training facts (end)": "train_facts_end", "training implications (end)": "train_implications_end",
+                 "test implications, before": "test_implications_before",
+                 "test implications, after": "test_implications_final"}
+
+
 def ordering_table(results: dict[str, Any]):
     """One row per order: training-people ranks at the end of continued training, test
     people's implication rank before and after finetuning on their facts, 'mean [interval]'
@@ -156,12 +162,6 @@ def ordering_table(results: dict[str, Any]):
                                for order, d in orders.items()}
     data["verdict"] = {order: results["verdicts"][f"ocr/{order}"] for order in orders}
     return pd.DataFrame(data)
-
-
-# The ordering table's interval columns: name -> the order's summary it shows.
-TABLE_COLUMNS = {"training facts (end)": "train_facts_end", "training implications (end)": "train_implications_end",
-                 "test implications, before": "test_implications_before",
-                 "test implications, after": "test_implications_final"}
 
 
 ORDERING_TEXT = {"agrees": "**holds** on this model", "partly": "holds **only in part** on this model",
