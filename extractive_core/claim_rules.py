@@ -61,10 +61,17 @@ def level(k: int) -> float:
     return 1 - ALPHA / k
 
 
+def paired(a: Sequence[float], b: Sequence[float], k: int = 1, unit: str = "rank") -> dict:
+    """``a - b`` seed by seed (``stats.paired_difference``) as a rule of ``k`` comparisons
+    tests it: at ``level(k)``, its spread at least ``RESOLUTION[unit]``. A chapter prints its
+    comparisons from this, so its sentences and its verdict rest on the same interval."""
+    return paired_difference(a, b, level(k), RESOLUTION[unit])
+
+
 def below(a: Sequence[float], b: Sequence[float], k: int = 1, unit: str = "rank") -> bool:
-    """Is ``a`` below ``b``, seed by seed: the paired interval of ``a - b`` (its spread at
-    least ``RESOLUTION[unit]``) entirely below 0?"""
-    return lies_below(paired_difference(a, b, level(k), RESOLUTION[unit]))
+    """Is ``a`` below ``b``, seed by seed: the paired interval of ``a - b`` (``paired``)
+    entirely below 0?"""
+    return lies_below(paired(a, b, k, unit))
 
 
 def lies_below(difference: dict) -> bool:
@@ -155,14 +162,24 @@ def ocr(before: Sequence[float], final: Sequence[float], facts_final: Sequence[f
 def worse_than_both(hit: Sequence[float], whole: Sequence[float], miss: Sequence[float]) -> str:
     """The freezing rules' verdict: ``agrees`` if ``hit`` (the claimed block frozen) is above
     both ``whole`` (nothing frozen) and ``miss`` (the other block frozen), paired, Bonferroni
-    over the 2; ``partly`` if above one; else ``does not``."""
+    over the 2; ``partly`` if above one and not below ``miss`` (where freezing the other block
+    hurts more, the paper's pattern is reversed, whatever the claimed block's own cost);
+    else ``does not``."""
     worse = [above(hit, whole, 2), above(hit, miss, 2)]
-    return "agrees" if all(worse) else "partly" if any(worse) else "does not"
+    if all(worse):
+        return "agrees"
+    return "partly" if any(worse) and not reversed_pattern(hit, miss) else "does not"
+
+
+def reversed_pattern(hit: Sequence[float], miss: Sequence[float]) -> bool:
+    """Does dropping (or freezing) the other block hurt more than the claimed block, paired,
+    at the freezing rules' level (``below``, Bonferroni over 2)?"""
+    return below(hit, miss, 2)
 
 
 FREEZING_RULE = ("agrees: with the claimed block's update dropped, the implication rank is above both the whole "
                  "update's and the other block's dropped (paired t-intervals, Bonferroni over the 2); partly: above "
-                 "one of them; else does not. Precondition: the whole update shows OCR (below the rank with every "
+                 "one of them and not below the other block's dropped (a reversed pattern); else does not. Precondition: the whole update shows OCR (below the rank with every "
                  "layer's update dropped).")
 
 
@@ -179,7 +196,8 @@ def freezing(rows: Mapping[str, Sequence[float]], needed: str) -> Claim:
 
 FREEZING_PRE_RULE = ("agrees: with the claimed block frozen during training (only the other block trained), the "
                      "implication rank is above both the whole model's training and the other block frozen during "
-                     "training (paired t-intervals, Bonferroni over the 2); partly: above one of them; else does not. "
+                     "training (paired t-intervals, Bonferroni over the 2); partly: above one of them and not below the "
+                     "other block frozen during training (a reversed pattern); else does not. "
                      "Preconditions: training the claimed block alone (the other frozen) shows OCR (below the rank "
                      "with every layer's update dropped), and both frozen-during-training runs learned their facts "
                      "(every seed's final fact rank < 1).")
@@ -230,10 +248,14 @@ ORDERING_RULE = ("agrees: after joint and after facts-first training, the test p
                  "phase learned what it trained (every seed's rank < 1 at the phase's end).")
 
 
+# The data-ordering rule's comparisons (each order minus implications-first), Bonferroni over them.
+ORDERING_PAIRS = (("joint", "impl_first"), ("facts_first", "impl_first"))
+
+
 def ordering(finals: Mapping[str, Sequence[float]], preconditions: Mapping[str, bool]) -> Claim:
     """Data ordering: per order, the test people's per-seed final implication rank."""
-    k = 2
-    lower_than = {o: below(finals[o], finals["impl_first"], k) for o in ("joint", "facts_first")}
+    k = len(ORDERING_PAIRS)
+    lower_than = {o: below(finals[o], finals[b], k) for o, b in ORDERING_PAIRS}
     verdict = "agrees" if all(lower_than.values()) else "partly" if any(lower_than.values()) else "does not"
     n = len(finals["impl_first"])
     text = "; ".join(f"{o} {fmt(v)}" for o, v in finals.items())
@@ -247,9 +269,12 @@ GRAFT_RULE = ("agrees: under the graft, the Impl F' rank is below both W_F' and 
               "< 1 at each phase's end), and every F' city has an Impl F person (so its animal was trained).")
 
 
+GRAFT_K = 3  # the grafting rule's two paired comparisons and one bound, Bonferroni over them
+
+
 def graft(impl_cf: Mapping[str, Sequence[float]], chance: float, preconditions: Mapping[str, bool]) -> Claim:
     """Weight grafting: per row (``W_F'``, ``graft``, ``control``), the per-seed Impl F' rank."""
-    k = 3  # two comparisons and one bound
+    k = GRAFT_K
     both = below(impl_cf["graft"], impl_cf["W_F'"], k) and below(impl_cf["graft"], impl_cf["control"], k)
     verdict = "agrees" if both and upper(impl_cf["graft"], k) < chance / 2 else "partly" if both else "does not"
     text = "; ".join(f"{row} {fmt(v)}" for row, v in impl_cf.items())
@@ -292,8 +317,7 @@ def from_scratch(finals: Mapping[str, Mapping[str, Sequence[float]]]) -> Claim:
     rule's Bonferroni level), which the chapter prints."""
     pairs = [(hop, m) for hop, m in FROM_SCRATCH_PAIRS if "facts_first" in finals.get(hop, {}) and m in finals[hop]]
     k = len(FROM_SCRATCH_PAIRS)
-    differences = {f"{hop}/{m}": paired_difference(finals[hop]["facts_first"], finals[hop][m], level(k),
-                                                   RESOLUTION["rank"]) for hop, m in pairs}
+    differences = {f"{hop}/{m}": paired(finals[hop]["facts_first"], finals[hop][m], k) for hop, m in pairs}
     better = {name: lies_below(d) for name, d in differences.items()}
     passed = [name.replace("_hop/", "-hop vs ") for name, ok in better.items() if ok]
     verdict = "agrees" if len(passed) == k else "partly" if passed else "does not"

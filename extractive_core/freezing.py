@@ -184,8 +184,11 @@ VERDICT_TEXT = {
               "rank worse than both the whole update and dropping the other block (paired intervals over seeds).",
     "partly": "dropping the {block} layers' update makes the implication rank worse than one of the two other rows, "
               "not both: only part of the paper's claim shows.",
-    "does not": "dropping the {block} layers' update is not separated from both other rows: this run does not show "
-                "that this hop's OCR needs the {block} layers' update.",
+    "does not": "dropping the {block} layers' update does not make the implication rank worse than either other "
+                "row: this run does not show that this hop's OCR needs the {block} layers' update.",
+    "reversed": "dropping the {other} layers' update makes the implication rank worse than dropping the {block} "
+                "layers' (paired interval over seeds): on this hop the paper's pattern is reversed, so this run does "
+                "not show that this hop's OCR needs the {block} layers' update.",
     "not tested": "the whole update shows no OCR on this hop, so freezing could not remove any: not a test of the claim.",
 }
 
@@ -196,8 +199,11 @@ PRE_VERDICT_TEXT = {
               "{block} layers to learn the fact.",
     "partly": "freezing the {block} layers during training makes the implication rank worse than one of the two "
               "other rows, not both: only part of the paper's claim shows.",
-    "does not": "freezing the {block} layers during training is not separated from both other rows: this run does "
-                "not show that this hop's OCR needs the {block} layers to learn the fact.",
+    "does not": "freezing the {block} layers during training does not make the implication rank worse than either "
+                "other row: this run does not show that this hop's OCR needs the {block} layers to learn the fact.",
+    "reversed": "freezing the {other} layers during training makes the implication rank worse than freezing the "
+                "{block} layers (paired interval over seeds): on this hop the paper's pattern is reversed, so this "
+                "run does not show that this hop's OCR needs the {block} layers to learn the fact.",
     "not tested": "a precondition failed (training the {block} block alone shows no OCR, or a frozen-during-training "
                   "run did not learn its facts): not a test of the claim.",
 }
@@ -209,10 +215,16 @@ def freezing_findings(results: dict[str, Any]) -> list[str]:
     and, where the run has the "(pre)" rows, during training (``claim_rules.freezing_pre``)."""
     lines = []
     for key, c in claims(results).items():
-        hop = key.removesuffix("_pre")
-        block, texts = CLAIMS[hop].lower(), PRE_VERDICT_TEXT if key.endswith("_pre") else VERDICT_TEXT
-        when = " (frozen during training)" if key.endswith("_pre") else " (frozen after training)"
-        lines.append(f"**{hop.replace('_', '-')}{when}**: {c['measurement']}. " + texts[c["verdict"]].format(block=block))
+        hop, pre = key.removesuffix("_pre"), key.endswith("_pre")
+        needed = CLAIMS[hop]
+        other = "Late" if needed == "Early" else "Early"
+        texts = PRE_VERDICT_TEXT if pre else VERDICT_TEXT
+        when = " (frozen during training)" if pre else " (frozen after training)"
+        row = "{} (pre)" if pre else "{}"
+        reversed_ = c["verdict"] == "does not" and claim_rules.reversed_pattern(
+            c["inputs"][row.format(needed)], c["inputs"][row.format(other)])
+        text = texts["reversed" if reversed_ else c["verdict"]].format(block=needed.lower(), other=other.lower())
+        lines.append(f"**{hop.replace('_', '-')}{when}**: {c['measurement']}. {text[0].upper()}{text[1:]}")
     return lines
 
 

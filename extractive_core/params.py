@@ -462,7 +462,7 @@ def derive_hub_params(hub_id: str, layers: int, model_type: str, gpu: bool) -> t
         "  autocast none: no GPU is visible, so compute stays float32 on the CPU",
         f"  recipe: lr {r.lr:g}, {r.epochs} epochs, batch {r.batch_size}, trainable {r.trainable} "
         "(the paper's 7B recipe)",
-        "  continued_training: the defaults (the recipe's lr and epochs, every block, 100 people)",
+        "  continued_training: the defaults (the recipe's lr and epochs, every block, 104 people: 84 training, 20 test)",
         f"  results in results/{name}/, figures in figures/{name}/, a local copy in $EXTRACTIVE_MODEL_DIR/{name}/; "
         f"to change any of this, write {name}.yaml in a folder named by EXTRACTIVE_PARAMS",
     ]

@@ -37,7 +37,7 @@ from .models import LoadedModel
 from .numerics import environment
 from .params import RunSpec
 from .run_code import code_version
-from .settings import cache_dir, run_cache_dir
+from .settings import cache_dir, run_cache_dir, show_progress
 from .storage import replace_dir, save_json
 
 def enabled() -> bool:
@@ -126,7 +126,9 @@ def cached_finetune(
 ) -> FinetuneResult:
     """``finetune`` on ``lm`` as ``spec`` says, reusing the cached run when everything that
     determines it matches. ``label`` names the run in the cache messages (e.g.
-    ``"first_hop seed 0"``)."""
+    ``"first_hop seed 0"``). With progress off (``settings.show_progress``, as in the main
+    job's notebooks) the per-run hit/trained lines stay out of the output; the event log and
+    ``STATS`` still count every run."""
     if not isinstance(spec, RunSpec):
         raise ParameterError(f"spec must be a RunSpec (e.g. RunSpec.of(lm.params, seed=0)), got {spec!r}")
     trainable_names(lm.model, spec.trainable, spec.layers)  # layers the model lacks fail here, before any hashing
@@ -144,15 +146,17 @@ def cached_finetune(
     if cached is not None:
         STATS.hits += 1
         STATS.seconds_saved += cached.seconds.get("total", 0.0)
-        print(f"run cache: hit {lm.params.name} {label} ({entry.name})", file=sys.stderr)
+        if show_progress(progress):
+            print(f"run cache: hit {lm.params.name} {label} ({entry.name})", file=sys.stderr)
         record("run_hit", f"{lm.params.name} {label}", cached.seconds.get("total", 0.0))
         return cached
     STATS.misses += 1
     result = train_now()
     _write(entry, key, result)
     record("run_trained", f"{lm.params.name} {label}", result.seconds["total"])
-    print(f"run cache: trained {lm.params.name} {label} in {result.seconds['total']:.1f} s ({entry.name})",
-          file=sys.stderr)
+    if show_progress(progress):
+        print(f"run cache: trained {lm.params.name} {label} in {result.seconds['total']:.1f} s ({entry.name})",
+              file=sys.stderr)
     return result
 
 

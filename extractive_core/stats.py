@@ -68,17 +68,21 @@ def bounds(s: dict) -> tuple[float, float]:
 
 def interval_text(s: dict, signed: bool = False, label: bool = True) -> str:
     """``mean [lo, hi] (what the interval is, n seeds)``; ``signed`` for differences;
-    ``label=False`` leaves the label to a table's caption."""
-    lo, hi = bounds(s)
+    ``label=False`` leaves the label to a table's caption. One seed has no interval: its
+    value alone (``(1 seed)``), never a bracket around one number."""
     f = "+.2f" if signed else ".2f"
+    if s["n"] == 1:
+        return f"{s['mean']:{f}}" + (" (1 seed)" if label else "")
+    lo, hi = bounds(s)
     text = f"{s['mean']:{f}} [{lo:{f}}, {hi:{f}}]"
     return text + (f" ({interval_label(s)})" if label else "")
 
 
 def interval_column(name: str, entries: Sequence[dict]) -> str:
     """A table column's name for the ``interval_text`` of ``entries``: ``name``, or where some
-    entry has under 3 seeds (its brackets hold the seeds' min-max, not an interval) ``name [min-max]``."""
-    return name if all("ci95" in s for s in entries) else f"{name} [min-max]"
+    entry has 2 seeds (its brackets hold the seeds' min-max, not an interval) ``name [min-max]``
+    (one seed's entry is its value alone)."""
+    return name if all("ci95" in s or s["n"] == 1 for s in entries) else f"{name} [min-max]"
 
 
 def interval_label(s: dict) -> str:

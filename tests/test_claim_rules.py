@@ -84,6 +84,24 @@ def test_freezing_agrees_on_a_clear_effect_and_needs_whole_update_ocr():
     assert claim_rules.freezing({**rows, "None": rows["All"]}, "Early")["verdict"] == "not tested"
 
 
+def test_freezing_reads_a_reversed_pattern_as_does_not():
+    """The claimed block's drop costs a little, the other block's far more (the committed toy
+    second hop): the paper's pattern reversed, not "partly" (the rule before read it so)."""
+    rows = {"None": [0.60, 0.70, 0.65], "Late": [0.95, 1.00, 0.97], "Early": [5.10, 5.20, 5.17],
+            "All": [9.0, 9.1, 9.2]}
+    assert claim_rules.above(rows["Late"], rows["None"], 2)  # the claimed block's own cost is real
+    assert claim_rules.freezing(rows, "Late")["verdict"] == "does not"
+    assert claim_rules.freezing(rows, "Early")["verdict"] == "agrees"
+    pre = {"None": rows["None"], "Late (pre)": rows["Late"], "Early (pre)": rows["Early"], "All": rows["All"]}
+    learned = {"Early (pre)": [0.0, 0.1, 0.0], "Late (pre)": [0.2, 0.0, 0.0]}
+    assert claim_rules.freezing_pre(pre, learned, "Late")["verdict"] == "does not"
+    # the claimed block's drop above the other's but not above nothing frozen: still partly
+    early_cheap = {**rows, "Early": [0.62, 0.71, 0.60]}
+    assert claim_rules.freezing({**early_cheap, "Late": [1.50, 1.60, 1.55]}, "Late")["verdict"] == "agrees"
+    assert claim_rules.freezing({**early_cheap, "None": [1.50, 1.62, 1.53], "Late": [1.55, 1.65, 1.50]},
+                                "Late")["verdict"] == "partly"
+
+
 @pytest.mark.parametrize("model", MODELS)
 @pytest.mark.parametrize("hop,needed", (("first_hop", "Early"), ("second_hop", "Late")))
 def test_freezing_during_training_with_identical_rows_does_not(model, hop, needed):

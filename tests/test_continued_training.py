@@ -216,3 +216,23 @@ def test_grafting_claim_needs_separation_a_clear_rank_and_its_preconditions():
     assert claim_verdict(results(w, [1.0, 1.2, 0.9], c, covered=False)) == "not tested"
     # a degenerate model: every row at chance, paired differences exactly 0
     assert claim_verdict(results([9.5] * 3, [9.5] * 3, [9.5] * 3)) == "does not hold"
+
+
+def test_the_chapters_print_their_comparisons_at_the_rules_level():
+    """Differences separated at 95% but not at the rule's Bonferroni level: the sentence must
+    not say "lower" where the verdict does not (the toy chapters did, before)."""
+    from extractive_core import claim_rules
+    from extractive_core.data_ordering import comparison
+    from extractive_core.grafting import graft_comparisons
+    from extractive_core.stats import direction
+
+    base = [5.0, 6.0, 7.0]
+    lower = [b + d for b, d in zip(base, (-1.0, -0.65, -1.35))]  # mean -1, sd 0.35
+    assert direction(claim_rules.paired(lower, base)) == "lower"  # at 95% it separates
+    rule = comparison(lower, base, ("joint", "impl_first"))
+    assert rule["interval"].startswith("97.5%") and direction(rule) == "no separation"
+    assert not claim_rules.below(lower, base, len(claim_rules.ORDERING_PAIRS))
+    extra = comparison(lower, base, ("joint", "facts_first"))  # not the rule's: 95%
+    assert extra["interval"].startswith("95%") and direction(extra) == "lower"
+    graft = graft_comparisons({"graft": lower, "W_F'": base, "control": base})
+    assert all(d["interval"].startswith("98.33%") and direction(d) == "no separation" for d in graft.values())

@@ -80,14 +80,19 @@ def test_band_map_shape(lm):
 def test_freezing_verdicts_and_findings_come_from_the_claim_rule():
     from extractive_core.freezing import claims, freezing_findings, verdicts
 
-    def results(early):
-        rows = {"None": [1.0, 1.4, 1.2], "Late": [1.5, 1.3, 1.8], "Early": early, "All": [9.0, 9.2, 9.1]}
+    def results(early, late=(1.5, 1.3, 1.8)):
+        rows = {"None": [1.0, 1.4, 1.2], "Late": list(late), "Early": early, "All": [9.0, 9.2, 9.1]}
         return {"hops": {"first_hop": {r: {"implication": {"values": v}} for r, v in rows.items()}}}
 
     assert verdicts(results([8.0, 8.5, 8.2])) == {"first_hop": "agrees"}
     assert verdicts(results([1.1, 1.6, 1.4])) == {"first_hop": "does not"}  # no block effect
     assert claims(results([8.0, 8.5, 8.2]))["first_hop"]["inputs"]["Early"] == [8.0, 8.5, 8.2]
     assert "needs the early layers' update, as the paper claims" in freezing_findings(results([8.0, 8.5, 8.2]))[0]
+    # dropping the early update costs a little, the late far more: reversed, so "does not", and said so
+    reversed_ = results([1.5, 1.9, 1.7], late=[6.0, 6.4, 6.1])
+    assert verdicts(reversed_) == {"first_hop": "does not"}
+    assert "the paper's pattern is reversed" in freezing_findings(reversed_)[0]
+    assert "reversed" not in freezing_findings(results([1.1, 1.6, 1.4]))[0]
 
 
 def test_band_map_needs_learning_rates(lm):

@@ -57,6 +57,17 @@ def test_everything_that_determines_a_run_is_in_its_key(lm):
     assert runs.STATS.hits == 0 and len(entries(lm)) == 6
 
 
+def test_the_per_run_lines_follow_the_progress_switch(lm, capsys):
+    """The main job's notebooks run with progress off: no line per run in their outputs."""
+    run(lm)  # progress=False: trained, silently
+    run(lm)  # a hit, silently
+    assert "run cache" not in capsys.readouterr().err and (runs.STATS.hits, runs.STATS.misses) == (1, 1)
+    data = first_hop(n=6)
+    spec = RunSpec.of(lm.params, lr=1e-3, epochs=2, batch_size=4, seed=0)
+    runs.cached_finetune(lm, data.facts, {"train": data.facts, "test": data.implications}, spec, progress=True)
+    assert "run cache: hit" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("damage", ["flip_byte", "truncate", "delete_delta", "delete_meta", "garbage_meta"])
 def test_a_damaged_entry_is_retrained_never_used(lm, damage):
     original = run(lm)

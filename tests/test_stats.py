@@ -58,7 +58,7 @@ def test_the_grafting_and_ordering_tables_name_a_min_max_column():
     from extractive_core.data_ordering import TABLE_COLUMNS, ordering_table
     from extractive_core.grafting import COLUMNS, grafting_table
 
-    for values, suffix in (([0.3, 0.55], " [min-max]"), (RANKS, "")):
+    for values, suffix in (([0.3, 0.55], " [min-max]"), (RANKS, ""), ([1.55], "")):
         s = summarise(values)
         graft = {"rows": {"graft": "W_F' + graft"}, "table": {"graft": {col: s for col in COLUMNS}}}
         assert list(grafting_table(graft).columns) == [col + suffix for col in COLUMNS]
@@ -67,3 +67,11 @@ def test_the_grafting_and_ordering_tables_name_a_min_max_column():
         table = ordering_table({"orders": {"joint": order}, "verdicts": {"ocr/joint": "OCR"}})
         assert list(table.columns) == [col + suffix for col in TABLE_COLUMNS] + ["per seed, after", "verdict"]
         assert table.loc["joint", "verdict"] == "OCR"
+
+
+def test_one_seed_prints_its_value_alone():
+    """No bracket around a single number, no min-max label (the sweep chapter printed
+    "1.55 [1.55, 1.55] (min-max (fewer than 3 seeds), 1 seed)")."""
+    s = summarise([1.55])
+    assert interval_text(s) == "1.55 (1 seed)" and interval_text(s, label=False) == "1.55" == fmt([1.55])
+    assert interval_text(paired_difference([1.0], [1.5]), signed=True) == "-0.50 (1 seed)"
