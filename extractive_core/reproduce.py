@@ -37,8 +37,9 @@ The rule for a results file depends on where the fresh file was made and on whic
 
 Verdicts are compared exactly, with one exception on another CPU (model or capability): a
 claim's verdict (``agrees`` / ``partly`` / ``does not``) that moved one step, with its
-``verdicts`` copy if the file keeps one, is a ``MarginNote``, printed under its file with what
-differs in the environment, not a difference (``margin_notes``). A verdict is a threshold on an interval over seeds; where the
+``verdicts`` copy if the file keeps one and the directions of the paired comparisons it rests on
+(``lower`` / ``no separation`` / ``higher``, one step), is a ``MarginNote``, printed under its file
+with what differs in the environment, not a difference (``margin_notes``). A verdict is a threshold on an interval over seeds; where the
 interval ends near 0, another CPU's kernels move it across as a small change of seed would.
 The numbers behind it are still held to the rule above; ``not tested`` (a precondition) and a
 two-step move must match, and so must the chapters' own verdicts in other vocabularies.
@@ -61,6 +62,7 @@ from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 from .claim_rules import VERDICTS
+from .stats import DIRECTIONS
 from .numerics import environment_differences
 from .errors import bad_input_exits
 from .results import load_json, results_folder
@@ -180,19 +182,21 @@ class MarginNote(str):
 
     path: str  # where the verdict sits in the results file
     move: str  # what it moved from and to
+    committed: Any  # the committed verdict
 
     def __new__(cls, path: str, committed: Any, fresh: Any) -> MarginNote:
         move = f"committed {committed!r}, fresh {fresh!r}"
         note = super().__new__(cls, f"{path}: verdict at the margin: {move} "
                                     "(one step, another CPU; its numbers are compared where they sit)")
-        note.path, note.move = path, move
+        note.path, note.move, note.committed = path, move, committed
         return note
 
 
 def margin_step(committed: Any, fresh: Any) -> bool:
-    """Whether two verdicts are neighbours on the claim scale (``claim_rules.VERDICTS``)."""
-    return (committed in VERDICTS and fresh in VERDICTS
-            and abs(VERDICTS.index(committed) - VERDICTS.index(fresh)) == 1)
+    """Whether two verdicts are neighbours on the claim scale (``claim_rules.VERDICTS``) or on
+    the scale of a paired comparison's direction (``stats.DIRECTIONS``)."""
+    return any(committed in scale and fresh in scale and abs(scale.index(committed) - scale.index(fresh)) == 1
+               for scale in (VERDICTS, DIRECTIONS))
 
 
 def compare_scalars(committed: Any, fresh: Any, tolerance: float, path: str,
@@ -418,8 +422,10 @@ CPU_KEYS = ("cpu_model:", "cpu_capability:")  # environment differences that cha
 def margin_notes(found: list[str], differences: list[str]) -> tuple[list[str], list[str]]:
     """Split a file's findings into its claims' margin notes and its problems. A note stands only
     where the CPU differs (model or capability; another thread count or package on the same CPU
-    is held to every verdict), and a chapter's ``verdicts`` copy of a claim only beside the
-    claim's own note (the two must move together). One note per claim."""
+    is held to every verdict), a chapter's ``verdicts`` copy of a claim only beside the
+    claim's own note (the two must move together), and a paired comparison's direction
+    (``lower`` / ``no separation``, the intervals a chapter prints at its rule's level, which
+    are the claim's inputs) only beside a claim of its file at the margin. One note per claim."""
     on_cpu = any(d.startswith(CPU_KEYS) for d in differences)
     claim_paths = {n.path for n in found if isinstance(n, MarginNote) and "/claims/" in n.path}
     notes: list[str] = []
@@ -431,6 +437,9 @@ def margin_notes(found: list[str], differences: list[str]) -> tuple[list[str], l
             problems.append(f"{p.path}: verdict differs on the same CPU: {p.move}")
         elif "/claims/" in p.path:
             notes.append(p)
+        elif p.committed in DIRECTIONS:  # a comparison's direction: the interval of a claim's input
+            if not claim_paths:
+                problems.append(f"{p.path}: verdict moved without a claim of its file: {p.move}")
         elif p.path.replace("/verdicts/", "/claims/") not in claim_paths:
             problems.append(f"{p.path}: verdict moved without its claim: {p.move}")
     return notes, problems

@@ -123,6 +123,9 @@ def paired_difference(a: Sequence[float], b: Sequence[float], level: float = 0.9
             "interval": f"{level_text(level)} t-interval of the paired mean difference"}
 
 
+DIRECTIONS = ("lower", "no separation", "higher")  # what ``direction`` reads, in order
+
+
 def direction(difference: dict) -> str:
     """``lower`` when the interval of a paired difference lies below 0, ``higher`` above,
     else ``no separation`` (with a single seed, never separated)."""

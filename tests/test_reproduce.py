@@ -204,23 +204,48 @@ def test_a_margin_note_is_printed_and_does_not_fail(tmp_path, capsys):
     assert "another CPU" not in out  # the note's own wording is not carried into the problem
 
 
+AMD_ENV = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1, "packages": {"torch": "2.13.0"}}
+INTEL_ENV = {**AMD_ENV, "cpu_model": "Intel(R) Xeon(R) Processor"}
+
+
+def moved(tmp_path, name: str, committed: dict, fresh: dict, fresh_env: dict = INTEL_ENV) -> int:
+    """``reproduce``'s exit code for one results file made on the AMD machine, then remade."""
+    write(tmp_path / "committed", "m", name, {**committed, "provenance": AMD_ENV})
+    write(tmp_path / "fresh", "m", name, {**fresh, "provenance": fresh_env})
+    return main([str(tmp_path / "committed"), str(tmp_path / "fresh")])
+
+
 def test_a_claim_and_its_verdicts_copy_count_once_and_must_move_together(tmp_path, capsys):
     """Chapters keep a claim's verdict twice (``verdicts`` and ``claims``): a one-step move of
     both on another CPU is one claim at the margin; a move of the copy alone is a difference."""
-    committed, fresh = tmp_path / "committed", tmp_path / "fresh"
-    amd = {"cpu_model": "AMD EPYC", "cpu_capability": "AVX512", "threads": 1, "packages": {"torch": "2.13.0"}}
-    intel = {**amd, "cpu_model": "Intel(R) Xeon(R) Processor"}
 
     def freezing(verdict, claim_verdict):
         return {"verdicts": {"second_hop": verdict}, "claims": {"second_hop": {"verdict": claim_verdict}}}
 
-    write(committed, "m", "layer_freezing", {**freezing("partly", "partly"), "provenance": amd})
-    write(fresh, "m", "layer_freezing", {**freezing("does not", "does not"), "provenance": intel})
-    assert main([str(committed), str(fresh)]) == 0
+    assert moved(tmp_path, "layer_freezing", freezing("partly", "partly"), freezing("does not", "does not")) == 0
     assert "1 claim(s) at the margin" in capsys.readouterr().out
-    write(fresh, "m", "layer_freezing", {**freezing("does not", "partly"), "provenance": intel})
-    assert main([str(committed), str(fresh)]) == 1
+    assert moved(tmp_path, "layer_freezing", freezing("partly", "partly"), freezing("does not", "partly")) == 1
     assert "moved without its claim" in capsys.readouterr().out
+
+
+def test_a_comparisons_direction_moves_only_beside_its_files_claim(tmp_path, capsys):
+    """The chapters print their rule's comparisons at the rule's level, so on another CPU the
+    comparison a claim at the margin rests on moves with it (measured: the toy data ordering
+    under AVX2 kernels, joint - impl_first 'no separation' -> 'lower', its claim does not ->
+    partly); a direction that moves with no claim of its file at the margin is a difference."""
+
+    def ordering_file(direction, claim_verdict):
+        return {"verdicts": {"compare/joint - impl_first": direction},
+                "claims": {"ordering": {"verdict": claim_verdict}}}
+
+    before = ordering_file("no separation", "does not")
+    assert moved(tmp_path, "data_ordering", before, ordering_file("lower", "partly")) == 0
+    assert "1 claim(s) at the margin" in capsys.readouterr().out
+    assert moved(tmp_path, "data_ordering", before, ordering_file("lower", "does not")) == 1
+    assert "moved without a claim of its file" in capsys.readouterr().out
+    assert moved(tmp_path, "data_ordering", before, ordering_file("higher", "partly")) == 0  # one step too
+    # the same CPU: every verdict must match
+    assert moved(tmp_path, "data_ordering", before, ordering_file("lower", "partly"), fresh_env=AMD_ENV) == 1
 
 
 def test_a_sample_of_the_seeds_is_compared_seed_by_seed():
