@@ -159,16 +159,17 @@ def ocr(before: Sequence[float], final: Sequence[float], facts_final: Sequence[f
                  {"facts learned": facts_learned(facts_final)})
 
 
-def worse_than_both(hit: Sequence[float], whole: Sequence[float], miss: Sequence[float]) -> str:
-    """The freezing rules' verdict: ``agrees`` if ``hit`` (the claimed block frozen) is above
-    both ``whole`` (nothing frozen) and ``miss`` (the other block frozen), paired, Bonferroni
-    over the 2; ``partly`` if above one and not below ``miss`` (where freezing the other block
-    hurts more, the paper's pattern is reversed, whatever the claimed block's own cost);
-    else ``does not``."""
+def worse_than_both(hit: Sequence[float], whole: Sequence[float], miss: Sequence[float]) -> tuple[str, bool]:
+    """The freezing rules' verdict, and whether the paper's pattern is reversed
+    (``reversed_pattern``): ``agrees`` if ``hit`` (the claimed block frozen) is above both
+    ``whole`` (nothing frozen) and ``miss`` (the other block frozen), paired, Bonferroni over
+    the 2; ``partly`` if above one and not reversed (where freezing the other block hurts more,
+    the claimed block's own cost is no support for the claim); else ``does not``."""
+    reversed_ = reversed_pattern(hit, miss)
     worse = [above(hit, whole, 2), above(hit, miss, 2)]
     if all(worse):
-        return "agrees"
-    return "partly" if any(worse) and not reversed_pattern(hit, miss) else "does not"
+        return "agrees", reversed_
+    return ("partly" if any(worse) and not reversed_ else "does not"), reversed_
 
 
 def reversed_pattern(hit: Sequence[float], miss: Sequence[float]) -> bool:
@@ -177,10 +178,18 @@ def reversed_pattern(hit: Sequence[float], miss: Sequence[float]) -> bool:
     return below(hit, miss, 2)
 
 
+def freezing_claim(hit: Sequence[float], whole: Sequence[float], miss: Sequence[float], measurement: str,
+                   rule: str, inputs: dict[str, Any], preconditions: Mapping[str, bool]) -> Claim:
+    """A freezing rule's ``claim``, with ``reversed`` (``worse_than_both``) stored beside the
+    verdict, so a chapter's sentence reads it rather than testing again."""
+    verdict, reversed_ = worse_than_both(hit, whole, miss)
+    return claim(verdict, measurement, rule, inputs, preconditions) | {"reversed": reversed_}
+
+
 FREEZING_RULE = ("agrees: with the claimed block's update dropped, the implication rank is above both the whole "
                  "update's and the other block's dropped (paired t-intervals, Bonferroni over the 2); partly: above "
-                 "one of them and not below the other block's dropped (a reversed pattern); else does not. Precondition: the whole update shows OCR (below the rank with every "
-                 "layer's update dropped).")
+                 "one of them and not below the other block's dropped (a reversed pattern); else does not. "
+                 "Precondition: the whole update shows OCR (below the rank with every layer's update dropped).")
 
 
 def freezing(rows: Mapping[str, Sequence[float]], needed: str) -> Claim:
@@ -188,10 +197,10 @@ def freezing(rows: Mapping[str, Sequence[float]], needed: str) -> Claim:
     ``None``, ``Early``, ``Late`` and ``All`` (the block dropped from the update)."""
     other = "Late" if needed == "Early" else "Early"
     hit, miss, whole, base = rows[needed], rows[other], rows["None"], rows["All"]
-    return claim(worse_than_both(hit, whole, miss), f"{needed} frozen {fmt(hit)}; {other} frozen {fmt(miss)}; nothing frozen {fmt(whole)} "
-                          f"({seeds_text(len(hit))})", FREEZING_RULE,
-                 {row: list(v) for row, v in rows.items()} | {"needed": needed},
-                 {"OCR with the whole update": below(whole, base)})
+    return freezing_claim(hit, whole, miss, f"{needed} frozen {fmt(hit)}; {other} frozen {fmt(miss)}; "
+                          f"nothing frozen {fmt(whole)} ({seeds_text(len(hit))})", FREEZING_RULE,
+                          {row: list(v) for row, v in rows.items()} | {"needed": needed},
+                          {"OCR with the whole update": below(whole, base)})
 
 
 FREEZING_PRE_RULE = ("agrees: with the claimed block frozen during training (only the other block trained), the "
@@ -210,12 +219,13 @@ def freezing_pre(rows: Mapping[str, Sequence[float]], facts: Mapping[str, Sequen
     rows' per-seed final fact ranks. ``needed``: the block the claim says the OCR needs."""
     other = "Late" if needed == "Early" else "Early"
     hit, miss, whole, base = rows[f"{needed} (pre)"], rows[f"{other} (pre)"], rows["None"], rows["All"]
-    return claim(worse_than_both(hit, whole, miss), f"{needed} frozen during training {fmt(hit)}; {other} frozen during training {fmt(miss)}; "
-                          f"nothing frozen {fmt(whole)} ({seeds_text(len(hit))})", FREEZING_PRE_RULE,
-                 {row: list(v) for row, v in rows.items()} | {"facts": {r: list(v) for r, v in facts.items()},
-                                                              "needed": needed},
-                 {f"OCR training the {needed.lower()} block alone": below(miss, base),
-                  **{f"facts learned in the {row} run": facts_learned(v) for row, v in facts.items()}})
+    return freezing_claim(hit, whole, miss, f"{needed} frozen during training {fmt(hit)}; {other} frozen during "
+                          f"training {fmt(miss)}; nothing frozen {fmt(whole)} ({seeds_text(len(hit))})",
+                          FREEZING_PRE_RULE,
+                          {row: list(v) for row, v in rows.items()} | {"facts": {r: list(v) for r, v in facts.items()},
+                                                                       "needed": needed},
+                          {f"OCR training the {needed.lower()} block alone": below(miss, base),
+                           **{f"facts learned in the {row} run": facts_learned(v) for row, v in facts.items()}})
 
 
 STORAGE_RULE = ("agrees: the second hop's late-block share of the positive informative MLP score is above the first "

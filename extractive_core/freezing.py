@@ -212,17 +212,16 @@ PRE_VERDICT_TEXT = {
 def freezing_findings(results: dict[str, Any]) -> list[str]:
     """The paper's two claims, checked on this run: freezing the early layers should hurt
     first-hop implications, the late layers second-hop; after training (``claim_rules.freezing``)
-    and, where the run has the "(pre)" rows, during training (``claim_rules.freezing_pre``)."""
+    and, where the run has the "(pre)" rows, during training (``claim_rules.freezing_pre``):
+    the claims as the results file stores them."""
     lines = []
-    for key, c in claims(results).items():
+    for key, c in results["claims"].items():
         hop, pre = key.removesuffix("_pre"), key.endswith("_pre")
         needed = CLAIMS[hop]
         other = "Late" if needed == "Early" else "Early"
         texts = PRE_VERDICT_TEXT if pre else VERDICT_TEXT
         when = " (frozen during training)" if pre else " (frozen after training)"
-        row = "{} (pre)" if pre else "{}"
-        reversed_ = c["verdict"] == "does not" and claim_rules.reversed_pattern(
-            c["inputs"][row.format(needed)], c["inputs"][row.format(other)])
+        reversed_ = c["verdict"] == "does not" and c["reversed"]
         text = texts["reversed" if reversed_ else c["verdict"]].format(block=needed.lower(), other=other.lower())
         lines.append(f"**{hop.replace('_', '-')}{when}**: {c['measurement']}. {text[0].upper()}{text[1:]}")
     return lines

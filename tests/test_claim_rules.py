@@ -91,7 +91,9 @@ def test_freezing_reads_a_reversed_pattern_as_does_not():
             "All": [9.0, 9.1, 9.2]}
     assert claim_rules.above(rows["Late"], rows["None"], 2)  # the claimed block's own cost is real
     assert claim_rules.freezing(rows, "Late")["verdict"] == "does not"
+    assert claim_rules.freezing(rows, "Late")["reversed"]  # stored, for the chapter's sentence
     assert claim_rules.freezing(rows, "Early")["verdict"] == "agrees"
+    assert not claim_rules.freezing(rows, "Early")["reversed"]
     pre = {"None": rows["None"], "Late (pre)": rows["Late"], "Early (pre)": rows["Early"], "All": rows["All"]}
     learned = {"Early (pre)": [0.0, 0.1, 0.0], "Late (pre)": [0.2, 0.0, 0.0]}
     assert claim_rules.freezing_pre(pre, learned, "Late")["verdict"] == "does not"

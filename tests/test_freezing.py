@@ -80,9 +80,10 @@ def test_band_map_shape(lm):
 def test_freezing_verdicts_and_findings_come_from_the_claim_rule():
     from extractive_core.freezing import claims, freezing_findings, verdicts
 
-    def results(early, late=(1.5, 1.3, 1.8)):
+    def results(early, late=(1.5, 1.3, 1.8)):  # as run_layer_freezing saves them: the rows, then their claims
         rows = {"None": [1.0, 1.4, 1.2], "Late": list(late), "Early": early, "All": [9.0, 9.2, 9.1]}
-        return {"hops": {"first_hop": {r: {"implication": {"values": v}} for r, v in rows.items()}}}
+        out = {"hops": {"first_hop": {r: {"implication": {"values": v}} for r, v in rows.items()}}}
+        return out | {"claims": claims(out)}
 
     assert verdicts(results([8.0, 8.5, 8.2])) == {"first_hop": "agrees"}
     assert verdicts(results([1.1, 1.6, 1.4])) == {"first_hop": "does not"}  # no block effect
@@ -90,7 +91,8 @@ def test_freezing_verdicts_and_findings_come_from_the_claim_rule():
     assert "needs the early layers' update, as the paper claims" in freezing_findings(results([8.0, 8.5, 8.2]))[0]
     # dropping the early update costs a little, the late far more: reversed, so "does not", and said so
     reversed_ = results([1.5, 1.9, 1.7], late=[6.0, 6.4, 6.1])
-    assert verdicts(reversed_) == {"first_hop": "does not"}
+    assert verdicts(reversed_) == {"first_hop": "does not"} and reversed_["claims"]["first_hop"]["reversed"]
+    assert not results([1.1, 1.6, 1.4])["claims"]["first_hop"]["reversed"]
     assert "the paper's pattern is reversed" in freezing_findings(reversed_)[0]
     assert "reversed" not in freezing_findings(results([1.1, 1.6, 1.4]))[0]
 
