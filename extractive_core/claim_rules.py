@@ -181,7 +181,9 @@ def reversed_pattern(hit: Sequence[float], miss: Sequence[float]) -> bool:
 def freezing_claim(hit: Sequence[float], whole: Sequence[float], miss: Sequence[float], measurement: str,
                    rule: str, inputs: dict[str, Any], preconditions: Mapping[str, bool]) -> Claim:
     """A freezing rule's ``claim``, with ``reversed`` (``worse_than_both``) stored beside the
-    verdict, so a chapter's sentence reads it rather than testing again."""
+    verdict, so a chapter's sentence reads it rather than testing again. ``reversed`` records
+    the paired comparison of the two blocks whatever the preconditions; only a ``does not``
+    verdict reads it (a ``not tested`` claim's flag says nothing about the paper's pattern)."""
     verdict, reversed_ = worse_than_both(hit, whole, miss)
     return claim(verdict, measurement, rule, inputs, preconditions) | {"reversed": reversed_}
 
