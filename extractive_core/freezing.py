@@ -179,6 +179,13 @@ def claims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     return out
 
 
+def stored_claims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The claims as the results file stores them; for a file saved before they stored
+    ``reversed`` (or any claims), recomputed from its rows by the same rules (``claims``)."""
+    stored = results.get("claims") or {}
+    return stored if stored and all("reversed" in c for c in stored.values()) else claims(results)
+
+
 VERDICT_TEXT = {
     "agrees": "this hop's OCR needs the {block} layers' update, as the paper claims: dropping it makes the implication "
               "rank worse than both the whole update and dropping the other block (paired intervals over seeds).",
@@ -215,7 +222,7 @@ def freezing_findings(results: dict[str, Any]) -> list[str]:
     and, where the run has the "(pre)" rows, during training (``claim_rules.freezing_pre``):
     the claims as the results file stores them."""
     lines = []
-    for key, c in results["claims"].items():
+    for key, c in stored_claims(results).items():
         hop, pre = key.removesuffix("_pre"), key.endswith("_pre")
         needed = CLAIMS[hop]
         other = "Late" if needed == "Early" else "Early"

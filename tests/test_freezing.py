@@ -95,6 +95,11 @@ def test_freezing_verdicts_and_findings_come_from_the_claim_rule():
     assert not results([1.1, 1.6, 1.4])["claims"]["first_hop"]["reversed"]
     assert "the paper's pattern is reversed" in freezing_findings(reversed_)[0]
     assert "reversed" not in freezing_findings(results([1.1, 1.6, 1.4]))[0]
+    # a results file saved before the claims stored "reversed": the same sentences, from its rows
+    old = {"hops": reversed_["hops"],
+           "claims": {k: {f: v for f, v in c.items() if f != "reversed"} for k, c in reversed_["claims"].items()}}
+    assert freezing_findings(old) == freezing_findings(reversed_)
+    assert freezing_findings({"hops": reversed_["hops"]}) == freezing_findings(reversed_)
 
 
 def test_band_map_needs_learning_rates(lm):
