@@ -159,6 +159,9 @@ def test_graft_rows_are_the_base_plus_their_deltas(lm):
         assert ranks["control"]["Impl F"] == mean_rank(lm.model, lm.tokenizer, f.train_implications)
 
 
+# The other model is random and only lends its shape; whether its one epoch lowers the loss
+# depends on the CPU's kernels, so its divergence warning is not this test's subject.
+@pytest.mark.filterwarnings("ignore:finetuning ended with a higher loss")
 def test_bad_input_is_named(lm, dax_tokenizer):
     with pytest.raises(ParameterError, match=r"unknown order\(s\) \['sideways'\]"):
         run_data_ordering(lm, seeds=[0], orders=["sideways"])
