@@ -151,7 +151,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         clock = time.perf_counter()
         with warnings.catch_warnings():  # random weights at the 7B lr for one epoch: "diverged" is expected
             warnings.filterwarnings("ignore", message="finetuning ended with a higher loss")
-            deltas, learned = seed_deltas(lm, facts, counterfactual, s, seed=0, progress=False)
+            deltas, learned, _ = seed_deltas(lm, facts, counterfactual, s, seed=0, progress=False)
         train_seconds = time.perf_counter() - clock
         train_peak = peak_bytes(device)
         if device.type == "cuda":

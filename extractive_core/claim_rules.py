@@ -19,7 +19,9 @@ rests on an interval over seeds or a test against a null, never on bare means.
   scores is in the null), one-sided at 0.05 / (2 k): the level at which the intervals' one
   side errs.
 - "Facts learned" is one precondition everywhere (``facts_learned``): every seed's final
-  fact rank below ``LEARNED``.
+  fact rank below ``LEARNED``; "shows OCR" is one too (``shows_ocr``, the OCR rule's own
+  test): a rule whose effect lives in an OCR run (freezing, localisation) is ``not tested``
+  where that run shows none.
 
 Each rule returns a ``Claim`` dict: ``verdict``, ``measurement`` (the sentence the table
 prints), ``rule``, ``inputs`` (the per-seed numbers it read) and ``preconditions``. The
@@ -146,13 +148,25 @@ OCR_RULE = ("agrees: the never-trained implications' rank fell (paired t-interva
             "were learned (every seed's final fact rank < 1).")
 
 
+def ocr_strength(before: Sequence[float], final: Sequence[float], chance: float) -> str:
+    """The OCR rule's verdict on the ranks alone (``OCR_RULE`` without its precondition): the
+    one definition of "shows OCR" (``shows_ocr``) that every rule reading OCR uses."""
+    k = 2  # the drop, and the final rank's bound
+    fell = below(final, before, k)
+    return ("agrees" if fell and upper(final, k) < chance / 2 else
+            "partly" if fell and upper(final, k) < chance - 1 else "does not")
+
+
+def shows_ocr(before: Sequence[float], final: Sequence[float], chance: float) -> bool:
+    """Does a run show OCR by the OCR rule (``ocr_strength`` at least ``partly``): its
+    implication rank fell, seed by seed, to a mean whose interval lies below chance - 1?"""
+    return ocr_strength(before, final, chance) != "does not"
+
+
 def ocr(before: Sequence[float], final: Sequence[float], facts_final: Sequence[float], chance: float) -> Claim:
     """Out-of-context reasoning: did finetuning on facts move their implications' rank
     (``before`` -> ``final``, per seed) well below ``chance``?"""
-    k = 2  # the drop, and the final rank's bound
-    fell = below(final, before, k)
-    verdict = ("agrees" if fell and upper(final, k) < chance / 2 else
-               "partly" if fell and upper(final, k) < chance - 1 else "does not")
+    verdict = ocr_strength(before, final, chance)
     return claim(verdict, f"implication rank {fmt(before)} -> {fmt(final)} (chance {chance:g}, "
                           f"{seeds_text(len(final))})", OCR_RULE,
                  {"before": list(before), "final": list(final), "facts_final": list(facts_final), "chance": chance},
@@ -191,34 +205,39 @@ def freezing_claim(hit: Sequence[float], whole: Sequence[float], miss: Sequence[
 FREEZING_RULE = ("agrees: with the claimed block's update dropped, the implication rank is above both the whole "
                  "update's and the other block's dropped (paired t-intervals, Bonferroni over the 2); partly: above "
                  "one of them and not below the other block's dropped (a reversed pattern); else does not. "
-                 "Precondition: the whole update shows OCR (below the rank with every layer's update dropped).")
+                 "Precondition: the whole update shows OCR by the OCR rule (its implication rank fell from the "
+                 "rank with every layer's update dropped to a mean whose t-interval lies below chance - 1).")
 
 
-def freezing(rows: Mapping[str, Sequence[float]], needed: str) -> Claim:
+def freezing(rows: Mapping[str, Sequence[float]], needed: str, chance: float) -> Claim:
     """Layer freezing after training: ``rows`` holds per-seed implication ranks of
-    ``None``, ``Early``, ``Late`` and ``All`` (the block dropped from the update)."""
+    ``None``, ``Early``, ``Late`` and ``All`` (the block dropped from the update); ``chance``,
+    the implications' chance rank (for the OCR precondition, ``shows_ocr``)."""
     other = "Late" if needed == "Early" else "Early"
     hit, miss, whole, base = rows[needed], rows[other], rows["None"], rows["All"]
     return freezing_claim(hit, whole, miss, f"{needed} frozen {fmt(hit)}; {other} frozen {fmt(miss)}; "
                           f"nothing frozen {fmt(whole)} ({seeds_text(len(hit))})", FREEZING_RULE,
                           {row: list(v) for row, v in rows.items()} | {"needed": needed},
-                          {"OCR with the whole update": below(whole, base)})
+                          {"OCR with the whole update": shows_ocr(base, whole, chance)})
 
 
 FREEZING_PRE_RULE = ("agrees: with the claimed block frozen during training (only the other block trained), the "
                      "implication rank is above both the whole model's training and the other block frozen during "
                      "training (paired t-intervals, Bonferroni over the 2); partly: above one of them and not below the "
                      "other block frozen during training (a reversed pattern); else does not. "
-                     "Preconditions: training the claimed block alone (the other frozen) shows OCR (below the rank "
-                     "with every layer's update dropped), and both frozen-during-training runs learned their facts "
+                     "Preconditions: training the claimed block alone (the other frozen) shows OCR by the OCR rule "
+                     "(from the rank with every layer's update dropped to a mean whose t-interval lies below "
+                     "chance - 1), and both frozen-during-training runs learned their facts "
                      "(every seed's final fact rank < 1).")
 
 
-def freezing_pre(rows: Mapping[str, Sequence[float]], facts: Mapping[str, Sequence[float]], needed: str) -> Claim:
+def freezing_pre(rows: Mapping[str, Sequence[float]], facts: Mapping[str, Sequence[float]], needed: str,
+                 chance: float) -> Claim:
     """Layer freezing during training: ``rows`` holds per-seed implication ranks of ``None``
     (every block trained), ``All`` (every update dropped: the rank before finetuning) and the
     ``(pre)`` rows, ``"Early (pre)"`` trained only the late block; ``facts``, the ``(pre)``
-    rows' per-seed final fact ranks. ``needed``: the block the claim says the OCR needs."""
+    rows' per-seed final fact ranks. ``needed``: the block the claim says the OCR needs;
+    ``chance``, the implications' chance rank (``shows_ocr``)."""
     other = "Late" if needed == "Early" else "Early"
     hit, miss, whole, base = rows[f"{needed} (pre)"], rows[f"{other} (pre)"], rows["None"], rows["All"]
     return freezing_claim(hit, whole, miss, f"{needed} frozen during training {fmt(hit)}; {other} frozen during "
@@ -226,13 +245,14 @@ def freezing_pre(rows: Mapping[str, Sequence[float]], facts: Mapping[str, Sequen
                           FREEZING_PRE_RULE,
                           {row: list(v) for row, v in rows.items()} | {"facts": {r: list(v) for r, v in facts.items()},
                                                                        "needed": needed},
-                          {f"OCR training the {needed.lower()} block alone": below(miss, base),
+                          {f"OCR training the {needed.lower()} block alone": shows_ocr(base, miss, chance),
                            **{f"facts learned in the {row} run": facts_learned(v) for row, v in facts.items()}})
 
 
 STORAGE_RULE = ("agrees: the second hop's late-block share of the positive informative MLP score is above the first "
                 "hop's (paired over seeds) and above the uniform share (the late block's fraction of the layers), "
-                "t-intervals with Bonferroni over the 2; partly: above the first hop's only; else does not.")
+                "t-intervals with Bonferroni over the 2; partly: above the first hop's only; else does not. "
+                "Precondition: every seed of both hops has a positive informative MLP score (else no share).")
 
 
 def late_share(layer_totals: Sequence[float], late_start: int) -> float:
@@ -251,7 +271,8 @@ def storage(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]],
     verdict = "agrees" if later and lower(s2, k, "share") > uniform else "partly" if later else "does not"
     return claim(verdict, f"late-block share of the informative MLP score: first hop {fmt(s1)}, second hop "
                           f"{fmt(s2)}, uniform {uniform:.2f} ({seeds_text(len(s1))})", STORAGE_RULE,
-                 {"first_hop": s1, "second_hop": s2, "uniform": uniform, "late_start": late_start})
+                 {"first_hop": s1, "second_hop": s2, "uniform": uniform, "late_start": late_start},
+                 {"a positive informative MLP score in every seed": bool(np.isfinite(s1 + s2).all())})
 
 
 ORDERING_RULE = ("agrees: after joint and after facts-first training, the test people's final implication rank is "
@@ -298,14 +319,18 @@ LOCALISATION_RULE = ("agrees: for MLPs and for heads, each on its own, the infor
                      "with the downstream scores over the (token, layer[, head]) points, beyond a permutation null "
                      "(downstream shuffled over the components of the same token within each seed, so that a token "
                      "position alone explains nothing; mean signed r^2 over seeds, one-sided p < 0.0125 each, the "
-                     "one-sided level of the other rules' intervals); partly: one of the two; else does not.")
+                     "one-sided level of the other rules' intervals); partly: one of the two; else does not. "
+                     "Preconditions: the downstream run (the test people's facts finetuned) learned its facts and "
+                     "shows OCR by the OCR rule: a scatter of an effect that is not there localises nothing.")
 
 
 def localisation(points: Mapping[str, Sequence[tuple[Sequence[float], Sequence[float]]]],
-                 tokens: Mapping[str, Sequence[int]] | None = None, resamples: int = 2000) -> Claim:
+                 tokens: Mapping[str, Sequence[int]] | None = None, resamples: int = 2000,
+                 preconditions: Mapping[str, bool] | None = None) -> Claim:
     """Grafting localisation: per part (``mlp``, ``heads``), per seed the (informative,
     downstream) score of each point; ``tokens[part]``, each point's token (the permutation
-    null shuffles within a token; None: over all points)."""
+    null shuffles within a token; None: over all points); ``preconditions``, the downstream
+    run's (its facts learned, its OCR: ``shows_ocr``)."""
     tests = {part: permutation_r2(pairs, resamples=resamples, groups=None if tokens is None else tokens[part])
              for part, pairs in points.items()}
     hit = {part: t["p"] < ALPHA / (2 * len(points)) and t["statistic"] > 0 for part, t in tests.items()}
@@ -313,7 +338,7 @@ def localisation(points: Mapping[str, Sequence[tuple[Sequence[float], Sequence[f
     text = "; ".join(f"{'MLPs' if part == 'mlp' else part} signed r^2 {t['statistic']:.2f} (permutation "
                      f"{p_text(t['p'], t['resamples'])}, {t['n_points'][0]} points)" for part, t in tests.items())
     n = len(next(iter(points.values())))
-    return claim(verdict, f"{text} ({seeds_text(n)})", LOCALISATION_RULE, {"tests": tests})
+    return claim(verdict, f"{text} ({seeds_text(n)})", LOCALISATION_RULE, {"tests": tests}, preconditions)
 
 
 FROM_SCRATCH_RULE = ("agrees: the facts_first corpus's final implication rank is below each corpus without "

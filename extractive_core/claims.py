@@ -73,7 +73,7 @@ def pre_protocol(r: dict) -> str:
 
 def band_lr_protocol(r: dict) -> str:
     return (f"the recipe at the band map's lr {lr_text(r['lr'])} (fixed for the band map before this table ran), "
-            f"{r['epochs']} epochs, all block weights; during training, only the other block")
+            f"{r['epochs']} epochs, all block weights; the frozen-during-training row trains only the other block")
 
 
 def cell_protocol(r: dict) -> str:
@@ -114,7 +114,8 @@ CLAIMS = (
           "Impl F': W_F' 9.12, graft 1.13, control 8.42", "04_grafting", "grafting", "graft", graft_protocol),
     Claim("Grafting localisation: informative and downstream scores correlate", "correlated (scatter, r^2)",
           "04_grafting", "grafting", "localisation", localisation_protocol),
-    Claim("Data ordering: OCR after joint and facts-first training, none after implications-first",
+    Claim("Data ordering: test-people OCR stronger after joint and after facts-first training than after "
+          "implications-first",
           "joint, facts-first OCR; implications-first none (Llama-3.2-1B sweep: about 1-6 against 8-9)",
           "05_data_ordering", "data_ordering", "ordering", ordering_protocol),
     Claim("From scratch (toy world): OCR needs implications of known facts in pretraining",
@@ -136,8 +137,22 @@ def stored_claim(claim: Claim, model: str, root: Path) -> tuple[dict, dict] | No
         results = results.get(section)
         if not isinstance(results, dict) or "claims" not in results:
             return None
-    entry = results["claims"].get(key)
-    return None if entry is None else (results, entry)
+    entry = results["claims"].get(key) if isinstance(results["claims"], dict) else None
+    if entry is None:
+        return None
+    if not isinstance(entry, dict) or not {"verdict", "measurement", "rule"} <= entry.keys():
+        raise ParameterError(f"{path}: its claim {claim.key!r} is not a claim rule's entry (verdict, measurement, "
+                             f"rule): rerun its chapter, notebooks/{claim.chapter}.ipynb")
+    return results, entry
+
+
+def protocol_text(claim: Claim, model: str, results: dict) -> str:
+    """``claim.protocol`` on a results file, or a clear error where the file lacks what it reads."""
+    try:
+        return claim.protocol(results)
+    except (KeyError, TypeError, IndexError) as e:
+        raise ParameterError(f"the {model} results of notebooks/{claim.chapter}.ipynb lack {e} (their protocol "
+                             f"cannot be described): rerun that chapter") from None
 
 
 def measurement(claim: Claim, model: str, root: Path) -> Measured | None:
@@ -160,11 +175,14 @@ def claims_table(root: Path | None = None, models: tuple[str, ...] = MODELS) -> 
             got = stored_claim(claim, model, root)
             cells.append("not run" if got is None else f"{got[1]['measurement']}: **{got[1]['verdict']}**")
             if got is not None:
-                protocols.append(f"`{model}`: {claim.protocol(got[0])}")
+                protocols.append(f"`{model}`: {protocol_text(claim, model, got[0])}")
         lines.append(f"| [{claim.text}](../notebooks/{claim.chapter}) | {claim.paper} | " + " | ".join(cells) + " |")
         if protocols:
             rule = next(got[1]["rule"] for m in models if (got := stored_claim(claim, m, root)) is not None)
             notes.append(f"- **{claim.text}.** Protocol: " + "; ".join(protocols) + f". Rule: {rule}")
+    if not notes:
+        raise ParameterError(f"no results with claims under {root} for {', '.join(models)}: give the folder that "
+                             f"holds one folder per model (results/, not results/<model>/)")
     return "\n".join(lines) + "\n\n" + "\n".join(notes) + "\n"
 
 

@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any, Callable
 
 from . import plots
-from .errors import ParameterError
-from .results import FIGURE_FORMATS, figure_path, load_json, output_root, results_path, save_figure
+from .errors import ParameterError, bad_input_exits
+from .results import (FIGURE_FORMATS, figure_path, load_json, model_folder, output_root, results_folder, results_path,
+                      save_figure)
 
 
 @dataclass(frozen=True)
@@ -60,17 +61,39 @@ def redraw(model: str, name: str, formats: tuple[str, ...] = FIGURE_FORMATS) -> 
     return path
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description="Redraw the book's figures from results/")
+def check_formats(formats: Any) -> tuple[str, ...]:
+    """A non-empty list of file formats matplotlib can write (``png``, ``pdf``, ``svg``, ...)."""
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    known = sorted(FigureCanvasBase.get_supported_filetypes())
+    bad = [f for f in formats or () if f not in known]
+    if not formats or bad:
+        raise ParameterError(f"unknown figure format(s) {bad or formats!r}; choose from {known}")
+    return tuple(formats)
+
+
+def redraw_all(models: list[str] | None = None, formats: Any = FIGURE_FORMATS) -> list[Path]:
+    """Every drawable figure of ``models`` (None: every model with results), redrawn."""
+    formats = check_formats(formats)
+    root = results_folder(output_root() / "results")
+    known = sorted(p.name for p in root.iterdir() if p.is_dir())
+    unknown = [m for m in models or () if model_folder(m) not in known]
+    if unknown:
+        raise ParameterError(f"no results for {unknown} under {root}: run their notebooks first; models with "
+                             f"results: {known}")
+    return [redraw(model, name, formats) for model in models or known for name in FIGURES if drawable(model, name)]
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The command line; bad input exits with status 2 and one line naming it."""
+    prog = "python -m extractive_core.figures"
+    parser = argparse.ArgumentParser(prog=prog, description="Redraw the book's figures from results/")
     parser.add_argument("--models", nargs="*", default=None, help="default: every model with results")
     parser.add_argument("--formats", nargs="*", default=list(FIGURE_FORMATS))
-    args = parser.parse_args()
-    root = output_root()
-    models = args.models or sorted(p.name for p in (root / "results").iterdir() if p.is_dir())
-    for model in models:
-        for name in FIGURES:
-            if drawable(model, name):
-                print(redraw(model, name, tuple(args.formats)))
+    args = parser.parse_args(argv)
+    with bad_input_exits(prog):
+        for path in redraw_all(args.models, args.formats):
+            print(path)
 
 
 if __name__ == "__main__":

@@ -70,7 +70,7 @@ def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: 
     early, late = layer_split(lm)
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "early": early, "late": late, **recipe.as_dict(),
-                           "hops": {}}
+                           "chance": two_hop(hops[0]).implications.chance, "hops": {}}
     for hop in hops:
         per_row: dict[str, list[dict[str, float]]] = {r: [] for r in (ROWS if pre else AFTER_ROWS)}
         for seed in seeds:
@@ -165,23 +165,29 @@ def verdicts(results: dict[str, Any]) -> dict[str, str]:
 def claims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """Per hop with a claim, on the rows' per-seed ranks: ``claim_rules.freezing`` (frozen
     after training) under the hop's name, and where the run has the "(pre)" rows,
-    ``claim_rules.freezing_pre`` (frozen during training) under ``<hop>_pre``."""
+    ``claim_rules.freezing_pre`` (frozen during training) under ``<hop>_pre``. Results saved
+    before they stored the implications' ``chance`` (the OCR precondition's) are refused."""
+    if "chance" not in results:
+        raise ParameterError("this layer-freezing results file has no 'chance' (saved before the freezing claims' OCR "
+                             "precondition read it): rerun the chapter (run_layer_freezing) to rebuild it")
+    chance = results["chance"]
     out = {}
     for hop, needed in CLAIMS.items():
         if hop not in results["hops"]:
             continue
         rows = results["hops"][hop]
         impl = {row: v["implication"]["values"] for row, v in rows.items()}
-        out[hop] = claim_rules.freezing({row: impl[row] for row in AFTER_ROWS}, needed)
+        out[hop] = claim_rules.freezing({row: impl[row] for row in AFTER_ROWS}, needed, chance)
         if all(row in rows for row in PRE_ROWS):
             out[f"{hop}_pre"] = claim_rules.freezing_pre(impl, {row: rows[row]["fact"]["values"] for row in PRE_ROWS},
-                                                         needed)
+                                                         needed, chance)
     return out
 
 
 def stored_claims(results: dict[str, Any]) -> dict[str, dict[str, Any]]:
     """The claims as the results file stores them; for a file saved before they stored
-    ``reversed`` (or any claims), recomputed from its rows by the same rules (``claims``)."""
+    ``reversed`` (or any claims), recomputed from its rows by the same rules (``claims``),
+    where the file has what those rules read (else ``claims`` names the rerun it needs)."""
     stored = results.get("claims") or {}
     return stored if stored and all("reversed" in c for c in stored.values()) else claims(results)
 
@@ -196,7 +202,8 @@ VERDICT_TEXT = {
     "reversed": "dropping the {other} layers' update makes the implication rank worse than dropping the {block} "
                 "layers' (paired interval over seeds): on this hop the paper's pattern is reversed, so this run does "
                 "not show that this hop's OCR needs the {block} layers' update.",
-    "not tested": "the whole update shows no OCR on this hop, so freezing could not remove any: not a test of the claim.",
+    "not tested": "the whole update shows no OCR on this hop by the OCR rule, so freezing had none to remove: not a "
+                  "test of the claim.",
 }
 
 

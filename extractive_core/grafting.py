@@ -82,11 +82,12 @@ def table_ranks(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDat
 
 
 def seed_deltas(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDataset, s: Setting, seed: int,
-                progress: bool | None = None) -> tuple[dict[str, Delta], dict[str, float]]:
+                progress: bool | None = None) -> tuple[dict[str, Delta], dict[str, float], dict[str, Any]]:
     """The four continued-training runs of one seed (their deltas), the very phases of the
     data-ordering chapter's facts-first and implications-first orders (so the run cache
     serves them to both), and the facts-first model's test-people finetuning; with each
-    phase's training-people rank at its end (what it trained: learned or not)."""
+    phase's training-people rank at its end (what it trained: learned or not), and the
+    test-people run's ranks (the localisation's downstream run: its OCR and its facts)."""
     evals = phase_evals(facts)
     facts_run, impl_run = train_phases(lm, order_phases(facts, "facts_first"), evals, s, seed,
                                        label="daxwug facts_first", progress=progress)
@@ -99,8 +100,10 @@ def seed_deltas(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDat
     learned = {what: run.ranks(split)[-1] for what, run, split in (
         ("F", facts_run, "train_facts"), ("Impl F", impl_run, "train_implications"),
         ("Impl alone", alone, "train_implications"), ("F'", cf, "train_facts"))}
+    downstream = {"implications": [test.ranks("implications")[0], test.ranks("implications")[-1]],
+                  "facts_final": test.ranks("facts")[-1]}
     return {"facts": facts_run.delta, "impl_after_facts": impl_run.delta, "impl_alone": alone.delta,
-            "counterfactual": cf.delta, "test": test.delta}, learned
+            "counterfactual": cf.delta, "test": test.delta}, learned, downstream
 
 
 POINTS = {"mlp": "display token x layer", "heads": "display token x layer x head"}
@@ -182,9 +185,9 @@ def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: Daxwu
     per_seed: list[dict[str, Any]] = []
     local: list[dict[str, Any]] = []
     for seed in seeds:
-        deltas, learned = seed_deltas(lm, facts, counterfactual, s, seed, progress)
+        deltas, learned, downstream = seed_deltas(lm, facts, counterfactual, s, seed, progress)
         per_seed.append({"seed": seed, **table_ranks(lm, facts, counterfactual, graft_rows(deltas)),
-                         "phase_end_ranks": learned})
+                         "phase_end_ranks": learned, "downstream_run": downstream})
         local.append(localisation(lm, facts, deltas, s.layers, n_prompts))
         del deltas
     table = {row: {col: summarise([r[row][col] for r in per_seed]) for col in COLUMNS} for row in ROWS}
@@ -192,6 +195,7 @@ def run_grafting(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), facts: Daxwu
     comparisons = graft_comparisons(impl_cf)
     out: dict[str, Any] = {
         "model": lm.params.name, "seeds": list(seeds), "setting": s.as_dict(), "chance": counterfactual.train_implications.chance,
+        "test_chance": facts.test_implications.chance,
         "coverage": city_coverage(facts, counterfactual),
         "n_train_people": len(facts.train_people), "rows": {r: ROW_LABELS[r] for r in ROWS},
         "table": table, "per_seed": per_seed, "comparisons": comparisons,
@@ -218,14 +222,29 @@ def preconditions(results: dict[str, Any]) -> dict[str, bool]:
             **{f"{what} learned": claim_rules.facts_learned([e[what] for e in ends]) for what in ends[0]}}
 
 
+def localisation_preconditions(results: dict[str, Any]) -> dict[str, bool]:
+    """What the localisation scatter needs to localise anything: its downstream run (the test
+    people's facts finetuned at W_{F,Impl}) learned those facts and shows OCR on their
+    implications (``claim_rules.shows_ocr``, the OCR rule's test). A file saved before the
+    run's ranks were stored fails the one precondition that says so."""
+    runs = [r.get("downstream_run") for r in results["per_seed"]]
+    if any(r is None for r in runs) or "test_chance" not in results:
+        return {"downstream run's ranks stored (rerun the chapter)": False}
+    before, final = [r["implications"][0] for r in runs], [r["implications"][-1] for r in runs]
+    return {"downstream run learned the test facts": claim_rules.facts_learned([r["facts_final"] for r in runs]),
+            "downstream run shows OCR": claim_rules.shows_ocr(before, final, results["test_chance"])}
+
+
 def claims(results: dict[str, Any]) -> dict[str, Any]:
     """``claim_rules.graft`` on the rows' per-seed Impl F' ranks, and
-    ``claim_rules.localisation`` on the scatter's per-seed points."""
+    ``claim_rules.localisation`` on the scatter's per-seed points (with its downstream run's
+    preconditions, ``localisation_preconditions``)."""
     impl_cf = {row: [r[row]["Impl F'"] for r in results["per_seed"]] for row in ROWS}
     local = results["localisation"]["per_seed"]
     points = {part: [(seed[part]["informative"], seed[part]["downstream"]) for seed in local] for part in PARTS}
     return {"graft": claim_rules.graft(impl_cf, results["chance"], preconditions(results)),
-            "localisation": claim_rules.localisation(points, point_tokens(results["localisation"]))}
+            "localisation": claim_rules.localisation(points, point_tokens(results["localisation"]),
+                                                     preconditions=localisation_preconditions(results))}
 
 
 def point_tokens(localisation: dict[str, Any]) -> dict[str, list[int]] | None:
@@ -302,4 +321,10 @@ def grafting_findings(results: dict[str, Any]) -> list[str]:
                 f"each token)" if comp in tests else "")
         lines.append(f"Localisation, {name} of layers {loc['layers'][0]}-{loc['layers'][-1]}{points}: r^2 of "
                      f"informative (implication training) against downstream (test OCR) per seed {per_seed}{test}.")
+    runs = [r.get("downstream_run") for r in results["per_seed"]]
+    shown = (f" (the test people's facts finetuned at W_F,Impl: implication rank "
+             f"{claim_rules.fmt([r['implications'][0] for r in runs])} -> "
+             f"{claim_rules.fmt([r['implications'][-1] for r in runs])}, chance {results['test_chance']:g})"
+             if all(runs) and "test_chance" in results else "")
+    lines.append(f"Localisation's downstream run{shown}. {precondition_text(localisation_preconditions(results))}")
     return lines

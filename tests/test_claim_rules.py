@@ -18,6 +18,12 @@ MODELS = ("gemma3_270m", "toyworld")
 DRAWS = 400
 REQUIRED = 0.95
 OK = {"every precondition": True}
+CHANCE = 9.5  # the two-hop datasets' chance rank (20 options)
+
+
+def far_chance(far: list[float]) -> float:
+    """A chance rank above every value of a no-effect draw: its OCR precondition met."""
+    return max(far) + 2.0
 
 
 def results(model: str, name: str) -> dict:
@@ -73,15 +79,31 @@ def test_freezing_with_identical_rows_does_not(model, hop, needed):
     base = values["None"]  # no block effect; every layer's update dropped far above (the precondition met)
     far = [v + 6.0 for v in base]
     got = [claim_rules.freezing({**identical(base, ("None", "Early", "Late"), sd, rng), "All": far},
-                                needed)["verdict"] for _ in range(DRAWS)]
+                                needed, far_chance(far))["verdict"] for _ in range(DRAWS)]
     assert share_does_not(got) >= REQUIRED
 
 
 def test_freezing_agrees_on_a_clear_effect_and_needs_whole_update_ocr():
     rows = {"None": [1.0, 1.2, 0.9], "Early": [8.0, 8.3, 8.1], "Late": [1.1, 1.0, 1.3], "All": [9.0, 9.1, 9.2]}
-    assert claim_rules.freezing(rows, "Early")["verdict"] == "agrees"
-    assert claim_rules.freezing(rows, "Late")["verdict"] == "does not"
-    assert claim_rules.freezing({**rows, "None": rows["All"]}, "Early")["verdict"] == "not tested"
+    assert claim_rules.freezing(rows, "Early", CHANCE)["verdict"] == "agrees"
+    assert claim_rules.freezing(rows, "Late", CHANCE)["verdict"] == "does not"
+    assert claim_rules.freezing({**rows, "None": rows["All"]}, "Early", CHANCE)["verdict"] == "not tested"
+
+
+def test_freezing_needs_ocr_by_the_ocr_rule_not_a_bare_drop():
+    """The committed gemma3_270m second hop at the recipe: the whole update lowers the rank
+    (a paired drop), but not to below chance - 1, so the OCR rule reads no OCR, and freezing,
+    with no OCR to remove, is not a test (the rule before read a bare drop as OCR)."""
+    rows = {"None": [6.65, 7.7, 7.65], "Late": [7.0, 9.55, 8.55], "Early": [8.8, 9.55, 9.2], "All": [9.6, 9.6, 9.6]}
+    assert claim_rules.below(rows["None"], rows["All"])  # the bare drop the old precondition read
+    assert not claim_rules.shows_ocr(rows["All"], rows["None"], CHANCE)
+    assert claim_rules.ocr(rows["All"], rows["None"], [0.0] * 3, CHANCE)["verdict"] == "does not"
+    got = claim_rules.freezing(rows, "Late", CHANCE)
+    assert got["verdict"] == "not tested" and "OCR with the whole update" in got["measurement"]
+    pre = {"None": rows["None"], "Late (pre)": [8.4, 8.6, 8.3], "Early (pre)": rows["None"], "All": rows["All"]}
+    learned = {"Early (pre)": [0.0] * 3, "Late (pre)": [0.0] * 3}
+    assert claim_rules.freezing_pre(pre, learned, "Late", CHANCE)["verdict"] == "not tested"
+    assert claim_rules.freezing(rows, "Late", 30.0)["verdict"] != "not tested"  # far from chance: OCR
 
 
 def test_freezing_reads_a_reversed_pattern_as_does_not():
@@ -90,18 +112,18 @@ def test_freezing_reads_a_reversed_pattern_as_does_not():
     rows = {"None": [0.60, 0.70, 0.65], "Late": [0.95, 1.00, 0.97], "Early": [5.10, 5.20, 5.17],
             "All": [9.0, 9.1, 9.2]}
     assert claim_rules.above(rows["Late"], rows["None"], 2)  # the claimed block's own cost is real
-    assert claim_rules.freezing(rows, "Late")["verdict"] == "does not"
-    assert claim_rules.freezing(rows, "Late")["reversed"]  # stored, for the chapter's sentence
-    assert claim_rules.freezing(rows, "Early")["verdict"] == "agrees"
-    assert not claim_rules.freezing(rows, "Early")["reversed"]
+    assert claim_rules.freezing(rows, "Late", CHANCE)["verdict"] == "does not"
+    assert claim_rules.freezing(rows, "Late", CHANCE)["reversed"]  # stored, for the chapter's sentence
+    assert claim_rules.freezing(rows, "Early", CHANCE)["verdict"] == "agrees"
+    assert not claim_rules.freezing(rows, "Early", CHANCE)["reversed"]
     pre = {"None": rows["None"], "Late (pre)": rows["Late"], "Early (pre)": rows["Early"], "All": rows["All"]}
     learned = {"Early (pre)": [0.0, 0.1, 0.0], "Late (pre)": [0.2, 0.0, 0.0]}
-    assert claim_rules.freezing_pre(pre, learned, "Late")["verdict"] == "does not"
+    assert claim_rules.freezing_pre(pre, learned, "Late", CHANCE)["verdict"] == "does not"
     # the claimed block's drop above the other's but not above nothing frozen: still partly
     early_cheap = {**rows, "Early": [0.62, 0.71, 0.60]}
-    assert claim_rules.freezing({**early_cheap, "Late": [1.50, 1.60, 1.55]}, "Late")["verdict"] == "agrees"
+    assert claim_rules.freezing({**early_cheap, "Late": [1.50, 1.60, 1.55]}, "Late", CHANCE)["verdict"] == "agrees"
     assert claim_rules.freezing({**early_cheap, "None": [1.50, 1.62, 1.53], "Late": [1.55, 1.65, 1.50]},
-                                "Late")["verdict"] == "partly"
+                                "Late", CHANCE)["verdict"] == "partly"
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -113,7 +135,8 @@ def test_freezing_during_training_with_identical_rows_does_not(model, hop, neede
     sd, rng = spread(*values.values()), np.random.default_rng(2)
     base = values["None"]  # no block effect; every update dropped far above, facts learned (preconditions met)
     far, facts = [v + 6.0 for v in base], {row: [0.0] * len(base) for row in ("Early (pre)", "Late (pre)")}
-    got = [claim_rules.freezing_pre({**identical(base, names, sd, rng), "All": far}, facts, needed)["verdict"]
+    got = [claim_rules.freezing_pre({**identical(base, names, sd, rng), "All": far}, facts, needed,
+                                    far_chance(far))["verdict"]
            for _ in range(DRAWS)]
     assert share_does_not(got) >= REQUIRED
 
@@ -122,12 +145,13 @@ def test_freezing_during_training_agrees_on_a_clear_effect_and_checks_its_precon
     rows = {"None": [1.0, 1.2, 0.9], "Late (pre)": [8.0, 8.3, 8.1], "Early (pre)": [0.6, 0.5, 0.8],
             "All": [9.0, 9.1, 9.2]}
     learned = {"Early (pre)": [0.0, 0.1, 0.0], "Late (pre)": [0.2, 0.0, 0.0]}
-    assert claim_rules.freezing_pre(rows, learned, "Late")["verdict"] == "agrees"
-    assert claim_rules.freezing_pre(rows, learned, "Early")["verdict"] == "does not"
-    assert claim_rules.freezing_pre({**rows, "None": [8.0, 8.4, 8.0]}, learned, "Late")["verdict"] == "partly"
-    no_ocr = claim_rules.freezing_pre({**rows, "Early (pre)": rows["All"]}, learned, "Late")
+    assert claim_rules.freezing_pre(rows, learned, "Late", CHANCE)["verdict"] == "agrees"
+    # training the early block alone (late frozen, 8.0-8.3) drops the rank but shows no OCR by the OCR rule
+    assert claim_rules.freezing_pre(rows, learned, "Early", CHANCE)["verdict"] == "not tested"
+    assert claim_rules.freezing_pre({**rows, "None": [8.0, 8.4, 8.0]}, learned, "Late", CHANCE)["verdict"] == "partly"
+    no_ocr = claim_rules.freezing_pre({**rows, "Early (pre)": rows["All"]}, learned, "Late", CHANCE)
     assert no_ocr["verdict"] == "not tested" and "OCR training the late block alone" in no_ocr["measurement"]
-    unlearned = claim_rules.freezing_pre(rows, {**learned, "Late (pre)": [2.0, 1.5, 1.0]}, "Late")
+    unlearned = claim_rules.freezing_pre(rows, {**learned, "Late (pre)": [2.0, 1.5, 1.0]}, "Late", CHANCE)
     assert unlearned["verdict"] == "not tested" and "facts learned" in unlearned["measurement"]
 
 
@@ -150,6 +174,9 @@ def test_storage_agrees_when_the_second_hop_sits_late():
     late = [[0.5, 1.0, 2.0, 6.0], [0.6, 0.9, 2.1, 5.5], [0.4, 1.1, 1.9, 6.4]]
     assert claim_rules.storage(early, late, 3)["verdict"] == "agrees"
     assert claim_rules.storage(late, early, 3)["verdict"] == "does not"
+    # a seed with no positive score has no share (nan): not a test, rather than a "does not" read off a nan
+    silent = claim_rules.storage(early, [*late[:2], [0.0, -1.0, 0.0, 0.0]], 3)
+    assert silent["verdict"] == "not tested" and "positive informative MLP score" in silent["measurement"]
 
 
 @pytest.mark.parametrize("model", MODELS)
@@ -206,6 +233,27 @@ def test_localisation_agrees_when_both_parts_correlate():
     assert claim_rules.localisation(points)["verdict"] == "agrees"
     negative = {part: [(a, [-v for v in b]) for a, b in pairs] for part, pairs in points.items()}
     assert claim_rules.localisation(negative)["verdict"] == "does not"
+    # the same scatter, its downstream run without OCR: it localises nothing, so not a test
+    no_ocr = claim_rules.localisation(points, preconditions={"downstream run shows OCR": False})
+    assert no_ocr["verdict"] == "not tested" and "downstream run shows OCR" in no_ocr["measurement"]
+
+
+def test_localisation_preconditions_read_the_downstream_run_by_the_ocr_rule():
+    from extractive_core.grafting import localisation_preconditions
+
+    def results(final, facts=(0.0, 0.0, 0.0)):
+        runs = [{"implications": [9.5, f], "facts_final": a} for f, a in zip(final, facts)]
+        return {"test_chance": 9.5, "per_seed": [{"downstream_run": r} for r in runs]}
+
+    assert all(localisation_preconditions(results([2.0, 2.5, 1.8])).values())
+    # the committed gemma3_270m facts-first test run: its rank falls, but the OCR rule reads no OCR
+    gemma = {"test_chance": 9.5, "per_seed": [{"downstream_run": {"implications": b, "facts_final": 0.0}}
+                                              for b in ([9.5, 7.35], [8.55, 4.25], [10.35, 4.85])]}
+    assert localisation_preconditions(gemma) == {"downstream run learned the test facts": True,
+                                                 "downstream run shows OCR": False}
+    assert not localisation_preconditions(results([2.0, 2.5, 1.8], facts=(0.0, 2.0, 0.0)))[
+        "downstream run learned the test facts"]
+    assert localisation_preconditions({"per_seed": [{}]}) == {"downstream run's ranks stored (rerun the chapter)": False}
 
 
 def test_from_scratch_with_identical_corpora_does_not():
@@ -227,10 +275,10 @@ TINY = 1e-3  # above the 4 decimals a results file keeps (stats.DECIMALS), below
 def test_exactly_agreeing_seeds_with_a_tiny_offset_do_not_separate():
     flat = [5.0] * 3
     assert claim_rules.freezing({"None": flat, "Early": [5.0 + TINY] * 3, "Late": flat,
-                                 "All": [9.0, 9.1, 9.2]}, "Early")["verdict"] == "does not"
+                                 "All": [9.0, 9.1, 9.2]}, "Early", CHANCE)["verdict"] == "does not"
     assert claim_rules.freezing_pre({"None": flat, "Late (pre)": [5.0 + TINY] * 3, "Early (pre)": flat,
                                      "All": [9.0] * 3}, {"Early (pre)": [0.0] * 3, "Late (pre)": [0.0] * 3},
-                                    "Late")["verdict"] == "does not"
+                                    "Late", CHANCE)["verdict"] == "does not"
     assert claim_rules.ordering({"joint": [6 - TINY] * 3, "facts_first": [6 - TINY] * 3, "impl_first": [6.0] * 3},
                                 OK)["verdict"] == "does not"
     assert claim_rules.graft({"W_F'": [6.0] * 3, "graft": [6.0 - TINY] * 3, "control": [6.0] * 3}, 9.5,
@@ -286,7 +334,8 @@ def test_facts_learned_is_every_seed_not_the_mean():
     assert not claim_rules.facts_learned([])
     rows = {"None": [1.0, 1.2, 0.9], "Late (pre)": [8.0, 8.3, 8.1], "Early (pre)": [0.6, 0.5, 0.8],
             "All": [9.0, 9.1, 9.2]}
-    one_seed = claim_rules.freezing_pre(rows, {"Early (pre)": [0.0, 0.0, 0.0], "Late (pre)": [0.3, 0.0, 1.45]}, "Late")
+    one_seed = claim_rules.freezing_pre(rows, {"Early (pre)": [0.0, 0.0, 0.0], "Late (pre)": [0.3, 0.0, 1.45]}, "Late",
+                                        CHANCE)
     assert one_seed["verdict"] == "not tested"
     assert "facts learned in the Late (pre) run" in one_seed["measurement"]
     assert claim_rules.ocr([9.5] * 3, [0.5, 0.7, 0.4], [0.0, 0.1, 1.2], 9.5)["verdict"] == "not tested"

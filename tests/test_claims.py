@@ -34,7 +34,7 @@ def at_chance() -> dict[str, dict]:
     files = {
         "two_hop_ocr": {"lr": 3e-5, "epochs": 8, "trainable": "blocks",
                         **{h: hop for h in ("first_hop", "second_hop")}},
-        "layer_freezing": {"lr": 3e-5, "epochs": 8, "trainable": "blocks",
+        "layer_freezing": {"lr": 3e-5, "epochs": 8, "trainable": "blocks", "chance": 9.5,
                            "hops": {h: rows for h in ("first_hop", "second_hop")}},
         "extractive_scores": {"lr": 3e-5, "epochs": 8, "trainable": "blocks", "late_start": 14,
                               "hops": {h: totals for h in ("first_hop", "second_hop")}},
@@ -43,13 +43,14 @@ def at_chance() -> dict[str, dict]:
                                    "phase_end_ranks": {"F": 0.1, "Impl F": 0.1, "Impl alone": 0.1, "F'": 0.1}}
                                   for s in SEEDS],
                      "localisation": {"per_seed": local, "layers": SETTING["layers"]}},
-        "sweep": {"seeds": [0], "freezing_at_best": {"cell": {"lr": 3e-5, "epochs": 16}, "hops": {"second_hop": rows}}},
+        "sweep": {"seeds": [0], "freezing_at_best": {"cell": {"lr": 3e-5, "epochs": 16}, "chance": 9.5,
+                                                 "hops": {"second_hop": rows}}},
         "data_ordering": {"chance": 9.5, "setting": SETTING, "n_train_people": 84, "coverage": {"covered": True},
                           "orders": {o: order for o in ("joint", "facts_first", "impl_first")}},
     }
     modules = {"two_hop_ocr": ocr, "layer_freezing": freezing, "extractive_scores": extractive_maps,
                "grafting": grafting, "data_ordering": data_ordering, "sweep": sweep}
-    at_band_lr = {"lr": 1e-4, "epochs": 8, "trainable": "blocks", "hops": {"second_hop": rows}}
+    at_band_lr = {"lr": 1e-4, "epochs": 8, "trainable": "blocks", "chance": 9.5, "hops": {"second_hop": rows}}
     files["layer_freezing"]["at_band_lr"] = {**at_band_lr, "claims": freezing.claims(at_band_lr)}
     for name, r in files.items():
         r["claims"] = modules[name].claims(r)
@@ -91,6 +92,24 @@ def test_results_made_before_the_rules_are_named(tmp_path):
 def test_missing_results_folder_is_named(tmp_path):
     with pytest.raises(ParameterError, match="run the notebooks first"):
         claims_table(tmp_path / "nope")
+
+
+def test_a_folder_without_claims_or_a_malformed_claim_is_named(tmp_path):
+    """One level too deep (results/<model>/) would print a table of "not run" and could
+    overwrite the book's; a claim entry that no rule wrote would end in a bare KeyError."""
+    write(tmp_path, "gemma3_270m", at_chance())
+    with pytest.raises(ParameterError, match=r"results/, not results/<model>/"):
+        claims_table(tmp_path / "gemma3_270m")
+    files = at_chance()
+    del files["grafting"]["claims"]["graft"]["measurement"]
+    write(tmp_path / "bad", "gemma3_270m", files)
+    with pytest.raises(ParameterError, match="not a claim rule's entry.*notebooks/04_grafting.ipynb"):
+        claims_table(tmp_path / "bad")
+    files = at_chance()
+    del files["two_hop_ocr"]["lr"]
+    write(tmp_path / "old", "gemma3_270m", files)
+    with pytest.raises(ParameterError, match="lack 'lr'.*rerun that chapter"):
+        claims_table(tmp_path / "old")
 
 
 def test_chapter_claims_lists_its_chapters_claims(tmp_path):

@@ -148,7 +148,7 @@ def test_graft_rows_are_the_base_plus_their_deltas(lm):
 
     s = setting(lm)
     f, g = daxwug("F", n=N), daxwug("F'", n=N)
-    deltas, learned = seed_deltas(lm, f, g, s, 0)
+    deltas, learned, _ = seed_deltas(lm, f, g, s, 0)
     assert set(learned) == {"F", "Impl F", "Impl alone", "F'"} and all(0 <= v <= 19 for v in learned.values())
     ranks = table_ranks(lm, f, g, graft_rows(deltas))
     from extractive_core.metrics import mean_rank

@@ -82,7 +82,7 @@ def test_freezing_verdicts_and_findings_come_from_the_claim_rule():
 
     def results(early, late=(1.5, 1.3, 1.8)):  # as run_layer_freezing saves them: the rows, then their claims
         rows = {"None": [1.0, 1.4, 1.2], "Late": list(late), "Early": early, "All": [9.0, 9.2, 9.1]}
-        out = {"hops": {"first_hop": {r: {"implication": {"values": v}} for r, v in rows.items()}}}
+        out = {"chance": 9.5, "hops": {"first_hop": {r: {"implication": {"values": v}} for r, v in rows.items()}}}
         return out | {"claims": claims(out)}
 
     assert verdicts(results([8.0, 8.5, 8.2])) == {"first_hop": "agrees"}
@@ -96,10 +96,13 @@ def test_freezing_verdicts_and_findings_come_from_the_claim_rule():
     assert "the paper's pattern is reversed" in freezing_findings(reversed_)[0]
     assert "reversed" not in freezing_findings(results([1.1, 1.6, 1.4]))[0]
     # a results file saved before the claims stored "reversed": the same sentences, from its rows
-    old = {"hops": reversed_["hops"],
+    old = {"chance": 9.5, "hops": reversed_["hops"],
            "claims": {k: {f: v for f, v in c.items() if f != "reversed"} for k, c in reversed_["claims"].items()}}
     assert freezing_findings(old) == freezing_findings(reversed_)
-    assert freezing_findings({"hops": reversed_["hops"]}) == freezing_findings(reversed_)
+    assert freezing_findings({"chance": 9.5, "hops": reversed_["hops"]}) == freezing_findings(reversed_)
+    # older still: no chance for the OCR precondition, so no recomputed claim, and a clear error, not a KeyError
+    with pytest.raises(ParameterError, match="no 'chance'.*rerun the chapter"):
+        freezing_findings({"hops": reversed_["hops"]})
 
 
 def test_band_map_needs_learning_rates(lm):

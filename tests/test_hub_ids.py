@@ -98,7 +98,7 @@ def test_every_path_of_a_hub_id_is_its_folder_name(hub_copy, tmp_path, monkeypat
     root = tmp_path / "results"
     (root / FOLDER).mkdir(parents=True)
     (root / FOLDER / "two_hop_ocr.json").write_text(json.dumps({"claims": {"k": {"measurement": "v 1",
-                                                                                  "verdict": "agrees"}}}))
+                                                                                  "verdict": "agrees", "rule": "r"}}}))
     claim = Claim("c", "p", "01_two_hop_ocr", "two_hop_ocr", "k", lambda r: "")
     assert measurement(claim, HUB_ID, root) == ("v 1", "agrees")
     lm = load_model(HUB_ID, device="cpu", threads=1)

@@ -1,9 +1,13 @@
 """Which modules need torch: the claims table is built from results files alone."""
 
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.mark.parametrize("code", [
@@ -17,7 +21,8 @@ def test_no_torch_where_none_is_needed(code):
 
 
 def test_the_claims_command_does_not_load_torch(tmp_path):
-    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "toyworld").mkdir(parents=True)
+    shutil.copy(REPO / "results" / "toyworld" / "two_hop_ocr.json", tmp_path / "results" / "toyworld")
     code = ("import runpy, sys\nsys.argv = ['claims', '--results', sys.argv[1]]\n"
             "runpy.run_module('extractive_core.claims', run_name='__main__')\n"
             "assert 'torch' not in sys.modules")
