@@ -18,8 +18,9 @@ rests on an interval over seeds or a test against a null, never on bare means.
   the components shuffled only within each token (what a token position alone gives both
   scores is in the null), one-sided at 0.05 / (2 k): the level at which the intervals' one
   side errs.
-- "Facts learned" is one precondition everywhere (``facts_learned``): every seed's final
-  fact rank below ``LEARNED``; "shows OCR" is one too (``shows_ocr``, the OCR rule's own
+- "Facts learned" is one precondition wherever a rule's results carry the fact ranks (OCR,
+  freezing during training, grafting, data ordering, localisation: ``facts_learned``): every
+  seed's final fact rank below ``LEARNED``; "shows OCR" is one too (``shows_ocr``, the OCR rule's own
   test): a rule whose effect lives in an OCR run (freezing, localisation) is ``not tested``
   where that run shows none.
 
