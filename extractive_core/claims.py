@@ -213,6 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     with bad_input_exits(prog):
         table = claims_table(args.results)
+        if args.out is not None and (args.out.is_dir() or not args.out.parent.is_dir()):
+            raise ParameterError(f"--out {args.out}: give a file in an existing folder (the table is one Markdown "
+                                 "file)")
     if args.out is None:
         sys.stdout.write(table)
         return

@@ -73,7 +73,8 @@ def check_formats(formats: Any) -> tuple[str, ...]:
 
 
 def redraw_all(models: list[str] | None = None, formats: Any = FIGURE_FORMATS) -> list[Path]:
-    """Every drawable figure of ``models`` (None: every model with results), redrawn."""
+    """Every drawable figure of ``models`` (None: every model with results), redrawn; the
+    files written, one per figure and format."""
     formats = check_formats(formats)
     root = results_folder(output_root() / "results")
     known = sorted(p.name for p in root.iterdir() if p.is_dir())
@@ -81,7 +82,8 @@ def redraw_all(models: list[str] | None = None, formats: Any = FIGURE_FORMATS) -
     if unknown:
         raise ParameterError(f"no results for {unknown} under {root}: run their notebooks first; models with "
                              f"results: {known}")
-    return [redraw(model, name, formats) for model in models or known for name in FIGURES if drawable(model, name)]
+    drawn = [redraw(model, name, formats) for model in models or known for name in FIGURES if drawable(model, name)]
+    return [path.with_suffix(f".{fmt}") for path in drawn for fmt in formats]
 
 
 def main(argv: list[str] | None = None) -> None:

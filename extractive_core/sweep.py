@@ -182,7 +182,8 @@ def freezing_at_best(lm: LoadedModel, results: dict[str, Any], seeds: Sequence[i
                      hop: str = "second_hop") -> dict[str, Any]:
     """Layer freezing after training (rows None, Early, Late, All) on ``hop`` at the sweep's
     best cell for it (``best_cell``'s rule): where the recipe shows little OCR, the claim
-    that the hop's OCR needs a block's update is tested where there is OCR to remove. The
+    that the hop's OCR needs a block's update is tried where the sweep's seeds found the most;
+    whether these seeds show OCR there is the claim's precondition (``claim_rules.shows_ocr``). The
     ``seeds`` must be others than the sweep's: the cell was chosen on the sweep's seeds, and
     testing on the runs that won the choice would favour the claim (the winner's curse)."""
     seeds = check_seeds(seeds)

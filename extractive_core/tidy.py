@@ -145,6 +145,7 @@ def layer_freezing(r: dict[str, Any]) -> Rows:
     """The recipe's freezing rows, the band map, and the freezing rows at the band map's lr
     (conditions ``lr=<lr>/<hop>/<row>``)."""
     yield from freezing_rows(r)
+    yield from _chance(r)
     if "band_map" in r:
         yield from band_map(r["band_map"])
     if "at_band_lr" in r:
@@ -158,7 +159,8 @@ def _chance(r: dict[str, Any]) -> Rows:
 
 def grafting(r: dict[str, Any]) -> Rows:
     """Per table row (``W_F'``, graft, control), column and seed the mean rank (``per_seed``);
-    per part and seed the localisation's r2."""
+    per part and seed the localisation's r2; per seed its downstream run's ranks
+    (``localisation/downstream_run``: implications before (epoch 0) and final, facts final)."""
     for entry in r["per_seed"]:
         seed = int(entry["seed"])
         for row in r["table"]:
@@ -169,6 +171,13 @@ def grafting(r: dict[str, Any]) -> Rows:
         for part, p in parts.items():
             if p.get("r2") is not None:
                 yield join("localisation", part), int(seed), None, None, "r2", p["r2"]
+    for entry in r["per_seed"]:
+        run = entry.get("downstream_run")
+        if run is not None:  # results saved before the localisation's preconditions have none
+            condition, seed = join("localisation", "downstream_run"), int(entry["seed"])
+            yield condition, seed, 0, "implications", RANK, run["implications"][0]
+            yield condition, seed, None, "implications", RANK, run["implications"][-1]
+            yield condition, seed, None, "facts", RANK, run["facts_final"]
     yield from _chance(r)
 
 

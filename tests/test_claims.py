@@ -40,8 +40,10 @@ def at_chance() -> dict[str, dict]:
                               "hops": {h: totals for h in ("first_hop", "second_hop")}},
         "grafting": {"chance": 9.5, "setting": SETTING, "n_train_people": 84, "coverage": {"covered": True},
                      "per_seed": [{**{r: {"Impl F'": 9.5 + 0.1 * s} for r in ("W_F'", "graft", "control")},
-                                   "phase_end_ranks": {"F": 0.1, "Impl F": 0.1, "Impl alone": 0.1, "F'": 0.1}}
-                                  for s in SEEDS],
+                                   "phase_end_ranks": {"F": 0.1, "Impl F": 0.1, "Impl alone": 0.1, "F'": 0.1},
+                                   # its downstream run shows OCR: the localisation rule itself reads the scatter
+                                   "downstream_run": {"implications": [9.5, 1.0 + 0.1 * s], "facts_final": 0.0}}
+                                  for s in SEEDS], "test_chance": 9.5,
                      "localisation": {"per_seed": local, "layers": SETTING["layers"]}},
         "sweep": {"seeds": [0], "freezing_at_best": {"cell": {"lr": 3e-5, "epochs": 16}, "chance": 9.5,
                                                  "hops": {"second_hop": rows}}},
@@ -68,6 +70,8 @@ def test_a_model_at_chance_never_agrees(tmp_path):
     measured = [v for v in (measurement(c, "gemma3_270m", tmp_path) for c in CLAIMS) if v is not None]
     assert len(measured) == len(CLAIMS) - 1  # the from-scratch claim is the toy world's
     assert {verdict for _, verdict in measured} <= {"does not", "not tested"}
+    local = measurement(next(c for c in CLAIMS if c.key == "localisation"), "gemma3_270m", tmp_path)
+    assert local is not None and local[1] == "does not"  # tested (its preconditions met), and no correlation
     table = claims_table(tmp_path)
     assert table.count("\n| [") == len(CLAIMS) and "not run" in table  # no toy results here
     assert "Protocol: `gemma3_270m`: 84 training people" in table and "Rule: agrees:" in table

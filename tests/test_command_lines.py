@@ -103,6 +103,14 @@ def test_claims_names_a_missing_results_folder_in_one_line(tmp_path, capsys):
     assert err.startswith("python -m extractive_core.claims: no results folder at ")
 
 
+@pytest.mark.parametrize("out", ["a_folder", "no_such_folder/claims.md"])
+def test_claims_names_an_out_that_is_not_a_file_in_a_folder(results, capsys, out):
+    (results.parent / "a_folder").mkdir()
+    err = bad_input(lambda: claims.main(["--results", str(results), "--out", str(results.parent / out)]), capsys)
+    assert "give a file in an existing folder" in err
+    assert not (results.parent / "no_such_folder").exists()
+
+
 @pytest.mark.parametrize("setting, message", [
     ("FOO", "FOO is not VAR=VALUE"),
     ("OMP_NUM_THREADS=1 =2", "=2 is not VAR=VALUE"),
