@@ -15,6 +15,7 @@ from typing import Any, Callable
 
 from . import plots
 from .errors import ParameterError, bad_input_exits
+from .params import check_choices
 from .results import (FIGURE_FORMATS, figure_path, load_json, model_folder, output_root, results_folder, results_path,
                       save_figure)
 
@@ -62,14 +63,11 @@ def redraw(model: str, name: str, formats: tuple[str, ...] = FIGURE_FORMATS) -> 
 
 
 def check_formats(formats: Any) -> tuple[str, ...]:
-    """A non-empty list of file formats matplotlib can write (``png``, ``pdf``, ``svg``, ...)."""
+    """A non-empty list of distinct file formats matplotlib can write (``png``, ``pdf``, ``svg``, ...)."""
     from matplotlib.backend_bases import FigureCanvasBase
 
-    known = sorted(FigureCanvasBase.get_supported_filetypes())
-    bad = [f for f in formats or () if f not in known]
-    if not formats or bad:
-        raise ParameterError(f"unknown figure format(s) {bad or formats!r}; choose from {known}")
-    return tuple(formats)
+    known = tuple(sorted(FigureCanvasBase.get_supported_filetypes()))
+    return tuple(check_choices(formats, "formats", "figure format", known))
 
 
 def redraw_all(models: list[str] | None = None, formats: Any = FIGURE_FORMATS) -> list[Path]:

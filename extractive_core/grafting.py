@@ -100,8 +100,8 @@ def seed_deltas(lm: LoadedModel, facts: DaxwugDataset, counterfactual: DaxwugDat
     learned = {what: run.ranks(split)[-1] for what, run, split in (
         ("F", facts_run, "train_facts"), ("Impl F", impl_run, "train_implications"),
         ("Impl alone", alone, "train_implications"), ("F'", cf, "train_facts"))}
-    downstream = {"implications": [test.ranks("implications")[0], test.ranks("implications")[-1]],
-                  "facts_final": test.ranks("facts")[-1]}
+    implications = test.ranks("implications")
+    downstream = {"implications": [implications[0], implications[-1]], "facts_final": test.ranks("facts")[-1]}
     return {"facts": facts_run.delta, "impl_after_facts": impl_run.delta, "impl_alone": alone.delta,
             "counterfactual": cf.delta, "test": test.delta}, learned, downstream
 
@@ -227,12 +227,21 @@ def localisation_preconditions(results: dict[str, Any]) -> dict[str, bool]:
     people's facts finetuned at W_{F,Impl}) learned those facts and shows OCR on their
     implications (``claim_rules.shows_ocr``, the OCR rule's test). A file saved before the
     run's ranks were stored fails the one precondition that says so."""
+    ranks = downstream_ranks(results)
+    if ranks is None:
+        return {"downstream run's ranks stored (rerun the chapter)": False}
+    return {"downstream run learned the test facts": claim_rules.facts_learned(ranks["facts_final"]),
+            "downstream run shows OCR": claim_rules.shows_ocr(ranks["before"], ranks["final"], results["test_chance"])}
+
+
+def downstream_ranks(results: dict[str, Any]) -> dict[str, list[float]] | None:
+    """Per seed, the localisation's downstream run's implication rank ``before`` and ``final``
+    and its ``facts_final``; None for a file saved before they were stored."""
     runs = [r.get("downstream_run") for r in results["per_seed"]]
     if any(r is None for r in runs) or "test_chance" not in results:
-        return {"downstream run's ranks stored (rerun the chapter)": False}
-    before, final = [r["implications"][0] for r in runs], [r["implications"][-1] for r in runs]
-    return {"downstream run learned the test facts": claim_rules.facts_learned([r["facts_final"] for r in runs]),
-            "downstream run shows OCR": claim_rules.shows_ocr(before, final, results["test_chance"])}
+        return None
+    return {"before": [r["implications"][0] for r in runs], "final": [r["implications"][-1] for r in runs],
+            "facts_final": [r["facts_final"] for r in runs]}
 
 
 def claims(results: dict[str, Any]) -> dict[str, Any]:
@@ -321,10 +330,8 @@ def grafting_findings(results: dict[str, Any]) -> list[str]:
                 f"each token)" if comp in tests else "")
         lines.append(f"Localisation, {name} of layers {loc['layers'][0]}-{loc['layers'][-1]}{points}: r^2 of "
                      f"informative (implication training) against downstream (test OCR) per seed {per_seed}{test}.")
-    runs = [r.get("downstream_run") for r in results["per_seed"]]
-    shown = (f" (the test people's facts finetuned at W_F,Impl: implication rank "
-             f"{claim_rules.fmt([r['implications'][0] for r in runs])} -> "
-             f"{claim_rules.fmt([r['implications'][-1] for r in runs])}, chance {results['test_chance']:g})"
-             if all(runs) and "test_chance" in results else "")
+    ranks = downstream_ranks(results)
+    shown = (f" (the test people's facts finetuned at W_F,Impl: implication rank {claim_rules.fmt(ranks['before'])} "
+             f"-> {claim_rules.fmt(ranks['final'])}, chance {results['test_chance']:g})" if ranks else "")
     lines.append(f"Localisation's downstream run{shown}. {precondition_text(localisation_preconditions(results))}")
     return lines

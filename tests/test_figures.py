@@ -36,7 +36,7 @@ def test_the_command_line_names_bad_input(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("EXTRACTIVE_OUTPUT", str(tmp_path))
     for argv, message in ((["--models", "nosuch"], r"no results for \['nosuch'\].*gemma3_270m"),
                           (["--formats", "bogus"], r"unknown figure format\(s\) \['bogus'\].*'svg'"),
-                          (["--formats"], "unknown figure format")):
+                          (["--formats"], "formats must be a non-empty list")):
         with pytest.raises(SystemExit) as exit_:
             main(argv)
         assert exit_.value.code == 2
