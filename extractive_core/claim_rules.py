@@ -164,6 +164,15 @@ def shows_ocr(before: Sequence[float], final: Sequence[float], chance: float) ->
     return ocr_strength(before, final, chance) != "does not"
 
 
+def run_preconditions(name: str, ranks: Mapping[str, Sequence[float]], chance: float) -> dict[str, bool]:
+    """What a rule that reads a finetuning run's scores needs of the run named ``name``: it
+    learned its facts (``facts_learned`` on ``ranks["facts_final"]``) and shows OCR
+    (``shows_ocr`` on ``ranks["before"]`` and ``ranks["final"]``, per seed): scores of an effect
+    that is not there locate nothing."""
+    return {f"{name} learned its facts": facts_learned(ranks["facts_final"]),
+            f"{name} shows OCR": shows_ocr(ranks["before"], ranks["final"], chance)}
+
+
 def ocr(before: Sequence[float], final: Sequence[float], facts_final: Sequence[float], chance: float) -> Claim:
     """Out-of-context reasoning: did finetuning on facts move their implications' rank
     (``before`` -> ``final``, per seed) well below ``chance``?"""
@@ -253,7 +262,9 @@ def freezing_pre(rows: Mapping[str, Sequence[float]], facts: Mapping[str, Sequen
 STORAGE_RULE = ("agrees: the second hop's late-block share of the positive informative MLP score is above the first "
                 "hop's (paired over seeds) and above the uniform share (the late block's fraction of the layers), "
                 "t-intervals with Bonferroni over the 2; partly: above the first hop's only; else does not. "
-                "Precondition: every seed of both hops has a positive informative MLP score (else no share).")
+                "Preconditions: each hop's finetuning runs learned their facts and show OCR by the OCR rule (the "
+                "scores are of the implications: where they did not move, the scores locate nothing), and every "
+                "seed of both hops has a positive informative MLP score (else no share).")
 
 
 def late_share(layer_totals: Sequence[float], late_start: int) -> float:
@@ -262,8 +273,10 @@ def late_share(layer_totals: Sequence[float], late_start: int) -> float:
     return float(pos[late_start:].sum() / pos.sum()) if pos.sum() > 0 else float("nan")
 
 
-def storage(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]], late_start: int) -> Claim:
-    """Where the fact is stored: per seed, each hop's informative MLP layer totals."""
+def storage(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]], late_start: int,
+            preconditions: Mapping[str, bool] | None = None) -> Claim:
+    """Where the fact is stored: per seed, each hop's informative MLP layer totals;
+    ``preconditions``, the scored runs' (their facts learned, their OCR: ``run_preconditions``)."""
     s1, s2 = [late_share(t, late_start) for t in first], [late_share(t, late_start) for t in second]
     n = len(first[0])
     uniform = (n - late_start) / n
@@ -273,7 +286,8 @@ def storage(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]],
     return claim(verdict, f"late-block share of the informative MLP score: first hop {fmt(s1)}, second hop "
                           f"{fmt(s2)}, uniform {uniform:.2f} ({seeds_text(len(s1))})", STORAGE_RULE,
                  {"first_hop": s1, "second_hop": s2, "uniform": uniform, "late_start": late_start},
-                 {"a positive informative MLP score in every seed": bool(np.isfinite(s1 + s2).all())})
+                 {**(preconditions or {}),
+                  "a positive informative MLP score in every seed": bool(np.isfinite(s1 + s2).all())})
 
 
 ORDERING_RULE = ("agrees: after joint and after facts-first training, the test people's final implication rank is "
@@ -344,16 +358,22 @@ def localisation(points: Mapping[str, Sequence[tuple[Sequence[float], Sequence[f
 
 FROM_SCRATCH_RULE = ("agrees: the facts_first corpus's final implication rank is below each corpus without "
                      "implications of known facts (impl_first_strict, no_impl) on both hops (paired over pretraining "
-                     "seeds, t-intervals with Bonferroni over the 4); partly: in some; else does not. Precondition: "
-                     "all four comparisons were run.")
+                     "seeds, t-intervals with Bonferroni over the 4); partly: in some; else does not. Preconditions: "
+                     "all four comparisons were run, and every compared run learned the facts it was finetuned on "
+                     "(every seed's final fact rank < 1).")
 FROM_SCRATCH_PAIRS = tuple((hop, m) for hop in ("first_hop", "second_hop") for m in ("impl_first_strict", "no_impl"))
 
 
-def from_scratch(finals: Mapping[str, Mapping[str, Sequence[float]]]) -> Claim:
-    """Toy world pretraining order: ``finals[hop][mode]``, per-seed final implication ranks.
-    Its inputs keep each comparison's paired difference (``facts_first - mode``, at the
-    rule's Bonferroni level), which the chapter prints."""
+def from_scratch(finals: Mapping[str, Mapping[str, Sequence[float]]],
+                 facts_final: Mapping[str, Mapping[str, Sequence[float]]]) -> Claim:
+    """Toy world pretraining order: ``finals[hop][mode]``, per-seed final implication ranks;
+    ``facts_final[hop][mode]``, the same runs' final ranks of the facts they were finetuned on
+    (a compared run that did not learn them tests nothing). Its inputs keep each comparison's
+    paired difference (``facts_first - mode``, at the rule's Bonferroni level), which the
+    chapter prints."""
     pairs = [(hop, m) for hop, m in FROM_SCRATCH_PAIRS if "facts_first" in finals.get(hop, {}) and m in finals[hop]]
+    compared = {(hop, m) for hop, mode in pairs for m in ("facts_first", mode)}
+    learned = all(facts_learned(facts_final.get(hop, {}).get(m, [])) for hop, m in compared)
     k = len(FROM_SCRATCH_PAIRS)
     differences = {f"{hop}/{m}": paired(finals[hop]["facts_first"], finals[hop][m], k) for hop, m in pairs}
     better = {name: lies_below(d) for name, d in differences.items()}
@@ -364,5 +384,6 @@ def from_scratch(finals: Mapping[str, Mapping[str, Sequence[float]]]) -> Claim:
     n = len(finals[pairs[0][0]]["facts_first"]) if pairs else 0
     return claim(verdict, f"final implication rank: {text}; below in {len(passed)} of {k} comparisons"
                           f"{' (' + ', '.join(passed) + ')' if passed else ''} ({seeds_text(n)})",
-                 FROM_SCRATCH_RULE, {"finals": finals, "better": better, "differences": differences},
-                 {"all four comparisons run": len(pairs) == k})
+                 FROM_SCRATCH_RULE, {"finals": finals, "facts_final": facts_final, "better": better,
+                                     "differences": differences},
+                 {"all four comparisons run": len(pairs) == k, "every compared run learned its facts": learned})

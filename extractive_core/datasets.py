@@ -156,6 +156,16 @@ def two_hop(hop: str, version: str = "F", n: int = 20, seed: int = 3) -> TwoHopD
     return builders[hop](version, n, seed)
 
 
+def implication_chance(hops: Sequence[str]) -> float:
+    """The chance rank of ``hops``' implications (the F version), which a results file stores
+    once for all its hops: an error if they differ (each hop would need its own)."""
+    chances = {hop: two_hop(hop, "F").implications.chance for hop in hops}
+    if len(set(chances.values())) != 1:
+        raise ParameterError(f"the hops' implications have different chance ranks {chances}; a results file stores "
+                             "one, so run the hops separately")
+    return next(iter(chances.values()))
+
+
 def known_facts(hop: str, cities: Sequence[City] = PAPER_CITIES) -> Split:
     """The pretraining-known hop that OCR composes with: city -> language, landmark -> city."""
     if hop == "first_hop":

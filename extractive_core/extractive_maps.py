@@ -58,9 +58,13 @@ def run_extractive_scores(
         split = two_hop(hop).implications
         maps: dict[str, dict[str, list]] = {k: {c: [] for c in PARTS} for k in KINDS}
         totals: dict[str, dict[str, list]] = {k: {c: [] for c in PARTS} for k in KINDS}
-        entry: dict[str, Any] = {}
+        entry: dict[str, Any] = {"chance": two_hop(hop).implications.chance}
+        runs: dict[str, list[float]] = {"before": [], "final": [], "facts_final": []}
         for seed in seeds:
             run = two_hop_run(lm, hop, seed, recipe, progress=progress)
+            for key, value in (("before", run.ranks("test")[0]), ("final", run.ranks("test")[-1]),
+                               ("facts_final", run.ranks("train")[-1])):
+                runs[key].append(value)
             scores = extractive_scores(lm.model, lm.tokenizer, split, run.delta, n_counterfactuals=n_counterfactuals)
             shown = scores.display
             for kind in KINDS:
@@ -75,6 +79,7 @@ def run_extractive_scores(
                 entry["exact"] = {"summary": check.summary(), "names": check.names,
                                   "linear": {k: v.tolist() for k, v in check.linear.items()},
                                   "exact": {k: v.tolist() for k, v in check.exact.items()}}
+        entry["runs"] = runs  # the scored runs' ranks, per seed: the storage rule's preconditions
         entry["scores"] = {
             kind: {
                 **{c: np.mean(maps[kind][c], 0).tolist() for c in PARTS},
@@ -92,13 +97,26 @@ def run_extractive_scores(
 
 
 def claims(results: dict[str, Any]) -> dict[str, Any]:
-    """``claim_rules.storage`` on both hops' per-seed informative MLP layer totals (none
-    without both hops or a ``late_start``)."""
+    """``claim_rules.storage`` on both hops' per-seed informative MLP layer totals, with the
+    scored runs' preconditions (``storage_preconditions``); none without both hops or a
+    ``late_start``."""
     late, hops = results.get("late_start"), results["hops"]
     if late is None or not {"first_hop", "second_hop"} <= set(hops):
         return {}
     first, second = (hops[h]["scores"]["informative"]["layer_totals_per_seed"]["mlp"] for h in ("first_hop", "second_hop"))
-    return {"storage": claim_rules.storage(first, second, late)}
+    return {"storage": claim_rules.storage(first, second, late, storage_preconditions(results))}
+
+
+def storage_preconditions(results: dict[str, Any]) -> dict[str, bool]:
+    """Per hop, what its scores need (``claim_rules.run_preconditions``): the scored runs
+    learned their facts and show OCR. A file saved before the runs' ranks were stored fails
+    the one precondition that says so."""
+    hops = {h: results["hops"][h] for h in ("first_hop", "second_hop")}
+    if any("runs" not in entry for entry in hops.values()):
+        return {"scored runs' ranks stored (rerun the chapter)": False}
+    return {name: ok for hop, entry in hops.items()
+            for name, ok in claim_rules.run_preconditions(f"scored {hop.replace('_', '-')} run", entry["runs"],
+                                                          entry["chance"]).items()}
 
 
 def exact_table(results: dict[str, Any]):
@@ -127,7 +145,8 @@ def stability_table(results: dict[str, Any]):
 def describe(results: dict[str, Any]) -> str:
     """Markdown read off the maps: where each score peaks (layer and display token) and, per
     seed, what share of the positive informative MLP score lies in the late block
-    (``claim_rules.late_share``, the claims table's number)."""
+    (``claim_rules.late_share``, the claims table's number), and whether the scored runs show
+    OCR (the storage rule's precondition)."""
     lines = []
     late = results.get("late_start")
     for hop, entry in results["hops"].items():
@@ -145,6 +164,12 @@ def describe(results: dict[str, Any]) -> str:
             text += (f" The late block ({block}, {n - late} of {n} layers) holds "
                      f"{claim_rules.fmt(shares)} of the positive informative MLP score (mean over seeds "
                      f"[95% t-interval]; uniform {(n - late) / n:.2f}).")
+        if "runs" in entry:
+            runs = entry["runs"]
+            ocr = claim_rules.shows_ocr(runs["before"], runs["final"], entry["chance"])
+            text += (f" Its scored runs: implication rank {claim_rules.fmt(runs['before'])} -> "
+                     f"{claim_rules.fmt(runs['final'])} (chance {entry['chance']:g}), "
+                     f"{'OCR' if ocr else 'no OCR'} by the OCR rule; final fact rank {claim_rules.fmt(runs['facts_final'])}.")
         lines.append(text)
     return "\n\n".join(lines)
 

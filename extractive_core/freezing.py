@@ -15,7 +15,7 @@ from typing import Any, Sequence
 
 from . import claim_rules
 from .architecture import layer_of, n_layers
-from .datasets import HOPS, two_hop
+from .datasets import HOPS, implication_chance, two_hop
 from .errors import ParameterError
 from .finetune import Delta, applied
 from .metrics import mean_rank
@@ -70,7 +70,7 @@ def run_layer_freezing(lm: LoadedModel, seeds: Sequence[int] = (0, 1, 2), hops: 
     early, late = layer_split(lm)
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "early": early, "late": late, **recipe.as_dict(),
-                           "chance": two_hop(hops[0]).implications.chance, "hops": {}}
+                           "chance": implication_chance(hops), "hops": {}}
     for hop in hops:
         per_row: dict[str, list[dict[str, float]]] = {r: [] for r in (ROWS if pre else AFTER_ROWS)}
         for seed in seeds:
@@ -118,7 +118,7 @@ def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (
     starts = band_starts(total, width, stride)
     clock = time.perf_counter()
     out: dict[str, Any] = {"model": lm.params.name, "seeds": list(seeds), "width": width, "starts": starts,
-                           "n_layers": total, "chance": two_hop(hops[0], "F").implications.chance, "lrs": {}}
+                           "n_layers": total, "chance": implication_chance(hops), "lrs": {}}
     for lr in lrs:
         recipe = resolve_recipe(lm, lr, None, None)
         per_lr: dict[str, Any] = {}

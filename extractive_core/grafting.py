@@ -230,8 +230,7 @@ def localisation_preconditions(results: dict[str, Any]) -> dict[str, bool]:
     ranks = downstream_ranks(results)
     if ranks is None:
         return {"downstream run's ranks stored (rerun the chapter)": False}
-    return {"downstream run learned the test facts": claim_rules.facts_learned(ranks["facts_final"]),
-            "downstream run shows OCR": claim_rules.shows_ocr(ranks["before"], ranks["final"], results["test_chance"])}
+    return claim_rules.run_preconditions("downstream run", ranks, results["test_chance"])
 
 
 def downstream_ranks(results: dict[str, Any]) -> dict[str, list[float]] | None:

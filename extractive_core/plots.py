@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 from .claim_rules import p_text
-from .datasets import two_hop
+from .datasets import implication_chance
 from .stats import bounds
 from .results import save_figure
 
@@ -52,7 +52,7 @@ def plot_pretraining_order(results: dict[str, Any], chance: float | None = None)
 
     hops = ("first_hop", "second_hop")
     if chance is None:  # the two-hop implications' chance, from their options
-        chance = two_hop(hops[0], "F").implications.chance
+        chance = implication_chance(hops)
     top = max(max(max(s[h]["test_rank"]) for s in d["per_seed"]) for d in results["modes"].values() for h in hops)
     fig, axes = plt.subplots(1, 2, figsize=(10, 3.8), sharey=True)
     for ax, hop in zip(axes, hops):

@@ -123,12 +123,13 @@ def verdicts(results: dict[str, Any]) -> dict[str, str]:
 
 def claims(results: dict[str, Any]) -> dict[str, Any]:
     """``claim_rules.from_scratch`` on each mode's per-seed final implication ranks (pretraining
-    seeds shared across modes); none without the ``facts_first`` mode."""
+    seeds shared across modes) and final fact ranks; none without the ``facts_first`` mode."""
     modes = results["modes"]
     if "facts_first" not in modes:
         return {}
-    return {"from_scratch": claim_rules.from_scratch({hop: {m: d[hop]["values"] for m, d in modes.items()}
-                                                      for hop in HOPS})}
+    return {"from_scratch": claim_rules.from_scratch(
+        {hop: {m: d[hop]["values"] for m, d in modes.items()} for hop in HOPS},
+        {hop: {m: [s[hop]["train_rank"][-1] for s in d["per_seed"]] for m, d in modes.items()} for hop in HOPS})}
 
 
 def order_table(results: dict[str, Any]):

@@ -99,9 +99,18 @@ def two_hop_ocr(r: dict[str, Any], prefix: str | None = None) -> Rows:
 
 def extractive_scores(r: dict[str, Any]) -> Rows:
     """Per hop, score kind, part (mlp, heads), layer and seed the layer's summed score
-    (``layer_totals_per_seed``); the exact check's r and relative error (its one seed)."""
+    (``layer_totals_per_seed``); the exact check's r and relative error (its one seed); per
+    hop and seed the scored run's ranks (``<hop>/scored_run``: implications before (epoch 0)
+    and final, facts final) and the hop's chance rank."""
     seeds = [int(s) for s in r["seeds"]]
     for hop, h in r["hops"].items():
+        if "runs" in h:  # results saved before the storage rule's preconditions have none
+            for seed, before, final, facts in zip(seeds, h["runs"]["before"], h["runs"]["final"],
+                                                  h["runs"]["facts_final"]):
+                yield join(hop, "scored_run"), seed, 0, "implications", RANK, before
+                yield join(hop, "scored_run"), seed, None, "implications", RANK, final
+                yield join(hop, "scored_run"), seed, None, "facts", RANK, facts
+            yield hop, None, None, "implications", "chance_rank", h["chance"]
         for kind, scores in h["scores"].items():
             for part, per_seed in scores["layer_totals_per_seed"].items():
                 if len(per_seed) != len(seeds):

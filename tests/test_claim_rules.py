@@ -179,6 +179,29 @@ def test_storage_agrees_when_the_second_hop_sits_late():
     assert silent["verdict"] == "not tested" and "positive informative MLP score" in silent["measurement"]
 
 
+def test_storage_needs_both_hops_runs_to_learn_their_facts_and_show_ocr():
+    """The scores are of the implications: where a hop's runs show no OCR they locate nothing.
+    gemma3_270m's scored runs are its two-hop OCR chapter's (same seeds, same recipe), whose
+    second hop falls but shows no OCR by the OCR rule: not tested, whatever the shares."""
+    from extractive_core.extractive_maps import claims, storage_preconditions
+
+    r = results("gemma3_270m", "extractive_scores")
+    ocr = results("gemma3_270m", "two_hop_ocr")
+    for hop, entry in r["hops"].items():
+        seeds = ocr[hop]["per_seed"].values()
+        entry["chance"] = ocr[hop]["chance_rank"]
+        entry["runs"] = {"before": [s["test_rank"][0] for s in seeds], "final": [s["test_rank"][-1] for s in seeds],
+                         "facts_final": [s["train_rank"][-1] for s in seeds]}
+    assert storage_preconditions(r) == {"scored first-hop run learned its facts": True, "scored first-hop run shows OCR": True,
+                                        "scored second-hop run learned its facts": True,
+                                        "scored second-hop run shows OCR": False}
+    assert claims(r)["storage"]["verdict"] == "not tested"
+    r["hops"]["second_hop"]["runs"]["final"] = [2.0, 2.5, 1.8]  # with OCR, the rule reads the shares
+    assert claims(r)["storage"]["verdict"] == "does not"
+    del r["hops"]["first_hop"]["runs"]
+    assert storage_preconditions(r) == {"scored runs' ranks stored (rerun the chapter)": False}
+
+
 @pytest.mark.parametrize("model", MODELS)
 def test_ordering_with_identical_orders_does_not(model):
     r = results(model, "data_ordering")
@@ -249,10 +272,10 @@ def test_localisation_preconditions_read_the_downstream_run_by_the_ocr_rule():
     # the committed gemma3_270m facts-first test run: its rank falls, but the OCR rule reads no OCR
     gemma = {"test_chance": 9.5, "per_seed": [{"downstream_run": {"implications": b, "facts_final": 0.0}}
                                               for b in ([9.5, 7.35], [8.55, 4.25], [10.35, 4.85])]}
-    assert localisation_preconditions(gemma) == {"downstream run learned the test facts": True,
+    assert localisation_preconditions(gemma) == {"downstream run learned its facts": True,
                                                  "downstream run shows OCR": False}
     assert not localisation_preconditions(results([2.0, 2.5, 1.8], facts=(0.0, 2.0, 0.0)))[
-        "downstream run learned the test facts"]
+        "downstream run learned its facts"]
     assert localisation_preconditions({"per_seed": [{}]}) == {"downstream run's ranks stored (rerun the chapter)": False}
 
 
@@ -263,7 +286,7 @@ def test_from_scratch_with_identical_corpora_does_not():
     got = []
     for _ in range(DRAWS):
         drawn = {hop: identical(v["no_impl"], tuple(v), spread(*v.values()), rng) for hop, v in finals.items()}
-        got.append(claim_rules.from_scratch(drawn)["verdict"])
+        got.append(claim_rules.from_scratch(drawn, learned(drawn))["verdict"])
     assert share_does_not(got) >= REQUIRED
 
 
@@ -286,9 +309,9 @@ def test_exactly_agreeing_seeds_with_a_tiny_offset_do_not_separate():
     assert claim_rules.ocr([9.5] * 3, [9.5 - TINY] * 3, [0.0] * 3, 9.5)["verdict"] == "does not"
     profile = [[4.0, 3.0, 2.0, 1.0]] * 3
     assert claim_rules.storage(profile, [[4.0, 3.0, 2.0, 1.0 + TINY]] * 3, 3)["verdict"] == "does not"
-    assert claim_rules.from_scratch({hop: {"facts_first": [3 - TINY] * 3, "impl_first_strict": [3.0] * 3,
-                                           "no_impl": [3.0] * 3} for hop in ("first_hop", "second_hop")}
-                                    )["verdict"] == "does not"
+    tiny = {hop: {"facts_first": [3 - TINY] * 3, "impl_first_strict": [3.0] * 3, "no_impl": [3.0] * 3}
+            for hop in ("first_hop", "second_hop")}
+    assert claim_rules.from_scratch(tiny, learned(tiny))["verdict"] == "does not"
 
 
 def test_exactly_agreeing_seeds_with_a_real_gap_still_separate():
@@ -320,12 +343,35 @@ def test_localisation_whose_correlation_is_only_token_position_does_not():
 
 def test_from_scratch_needs_all_four_comparisons_and_names_the_ones_that_hold():
     clear = {"facts_first": [0.1, 0.2, 0.15], "impl_first_strict": [5.0, 5.2, 5.1], "no_impl": [6.0, 6.1, 5.9]}
-    assert claim_rules.from_scratch({"first_hop": clear, "second_hop": clear})["verdict"] == "agrees"
-    one_hop = claim_rules.from_scratch({"first_hop": clear})
+    both = {"first_hop": clear, "second_hop": clear}
+    assert claim_rules.from_scratch(both, learned(both))["verdict"] == "agrees"
+    one_hop = claim_rules.from_scratch({"first_hop": clear}, learned({"first_hop": clear}))
     assert one_hop["verdict"] == "not tested" and "all four comparisons run" in one_hop["measurement"]
-    half = claim_rules.from_scratch({"first_hop": clear, "second_hop": {**clear, "facts_first": [5.0, 6.1, 5.5]}})
+    half_done = {"first_hop": clear, "second_hop": {**clear, "facts_first": [5.0, 6.1, 5.5]}}
+    half = claim_rules.from_scratch(half_done, learned(half_done))
     assert half["verdict"] == "partly"
     assert "(first-hop vs impl_first_strict, first-hop vs no_impl)" in half["measurement"]
+
+
+def test_from_scratch_needs_every_compared_run_to_learn_its_facts():
+    """A corpus whose finetuned facts were not learned in one seed tests nothing, however
+    high its implication rank (the committed toy finals, one no_impl seed's facts unlearned)."""
+    r = results("toyworld", "pretraining_order")
+    finals = {hop: {m: d[hop]["values"] for m, d in r["modes"].items()} for hop in ("first_hop", "second_hop")}
+    facts = {hop: {m: [s[hop]["train_rank"][-1] for s in d["per_seed"]] for m, d in r["modes"].items()}
+             for hop in finals}
+    assert claim_rules.from_scratch(finals, facts)["verdict"] == "agrees"
+    facts["second_hop"]["no_impl"] = [0.0, 0.0, 1.6, 0.0, 0.0]
+    unlearned = claim_rules.from_scratch(finals, facts)
+    assert unlearned["verdict"] == "not tested" and "every compared run learned its facts" in unlearned["measurement"]
+    facts["second_hop"]["no_impl"] = [0.0] * 5
+    facts["first_hop"]["impl_first"] = [3.0] * 5  # a mode the rule does not compare: no precondition on it
+    assert claim_rules.from_scratch(finals, facts)["verdict"] == "agrees"
+
+
+def learned(finals: dict) -> dict:
+    """Final fact ranks of 0 for every run of ``finals`` (every run learned its facts)."""
+    return {hop: {m: [0.0] * len(v) for m, v in modes.items()} for hop, modes in finals.items()}
 
 
 def test_facts_learned_is_every_seed_not_the_mean():

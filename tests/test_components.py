@@ -176,7 +176,8 @@ def test_the_chapter_writes_the_containers_names(tokenizer, monkeypatch):
 
     model = tiny_model("llama", len(tokenizer))
     lm = LoadedModel(model, tokenizer, replace(load_params("toyworld"), name="tiny"))
-    monkeypatch.setattr(extractive_maps, "two_hop_run", lambda *a, **k: SimpleNamespace(delta=random_delta(model)))
+    monkeypatch.setattr(extractive_maps, "two_hop_run",
+                        lambda *a, **k: SimpleNamespace(delta=random_delta(model), ranks=lambda split: [9.5, 1.0]))
     out = extractive_maps.run_extractive_scores(lm, seeds=[0], n_counterfactuals=2, exact_seed=None)
     for entry in out["hops"].values():
         for score in entry["scores"].values():

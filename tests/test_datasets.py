@@ -1,6 +1,8 @@
 import pytest
 
-from extractive_core.datasets import first_hop, known_facts, people, second_hop, two_hop
+from extractive_core import datasets
+from extractive_core.datasets import HOPS, first_hop, implication_chance, known_facts, people, second_hop, two_hop
+from extractive_core.errors import ParameterError
 from extractive_core.world import CITIES, FIRST_NAMES, LAST_NAMES, PAPER_CITIES
 
 
@@ -65,3 +67,13 @@ def test_known_facts_cover_the_world():
 def test_bad_dataset_arguments(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+def test_implication_chance_is_the_hops_shared_chance(monkeypatch):
+    """A results file stores one chance rank for its hops; hops whose chances differ are named."""
+    assert implication_chance(HOPS) == 9.5 == two_hop("second_hop").implications.chance
+    real = datasets.two_hop
+    monkeypatch.setattr(datasets, "two_hop", lambda hop, version="F": real(hop, version, n=5 if hop == "second_hop" else 20))
+    assert implication_chance(["second_hop"]) == 2.0
+    with pytest.raises(ParameterError, match="different chance ranks"):
+        implication_chance(HOPS)

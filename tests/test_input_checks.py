@@ -158,13 +158,35 @@ def test_list_text_reads_exponents_as_numbers():
 # 4. one "facts learned" rule: every seed's final fact rank below LEARNED
 
 
+def sweep_results(cells: dict[int, tuple[list[float], list[float]]], before: float = 9.5) -> dict:
+    """A one-hop, one-lr sweep results dict: per epoch count, the seeds' (fact, implication)
+    ranks, with the runs' logs they summarise (rank ``before`` at epoch 0)."""
+    epochs = sorted(cells)
+    n = len(next(iter(cells.values()))[0])
+    runs = [{"hop": "second_hop", "lr": 1e-3, "seed": s,
+             "train_rank": [before] + [cells[e][0][s] if e in cells else before for e in range(1, epochs[-1] + 1)],
+             "test_rank": [before] + [cells[e][1][s] if e in cells else before for e in range(1, epochs[-1] + 1)]}
+            for s in range(n)]
+    return {"lrs": [1e-3], "epochs": epochs, "seeds": list(range(n)), "chance": 9.5, "runs": runs,
+            "hops": {"second_hop": {"0.001": {str(e): {"fact": summarise(f), "implication": summarise(i)}
+                                              for e, (f, i) in cells.items()}}}}
+
+
 def test_sweep_findings_and_best_cell_use_every_seeds_fact_rank():
-    one_seed_unlearned = {"fact": summarise([0.0, 1.5]), "implication": summarise([0.5, 0.5])}  # mean fact rank 0.75
-    learned = {"fact": summarise([0.0, 0.5]), "implication": summarise([2.0, 2.0])}
-    results = {"lrs": [1e-3], "epochs": [2, 4], "seeds": [0, 1], "chance": 9.5,
-               "hops": {"second_hop": {"0.001": {"2": one_seed_unlearned, "4": learned}}}}
+    # epoch 2: one seed did not learn its facts (mean fact rank 0.75); epoch 4: both did
+    results = sweep_results({2: ([0.0, 1.5], [0.5, 0.5]), 4: ([0.0, 0.5], [2.0, 2.0])})
     assert "facts learned in 1 of 2 cells (lr 0.001 x 4 epochs)" in sweep.findings(results)[0]
     assert sweep.best_cell(results, "second_hop")["epochs"] == 4
+
+
+def test_sweep_findings_call_ocr_clear_by_the_ocr_rule_not_a_bare_mean():
+    # mean 4.0 < chance / 2 = 4.75, but two seeds that far apart give no interval below it
+    results = sweep_results({2: ([0.0, 0.0], [1.0, 7.0]), 4: ([0.0, 0.0], [2.0, 2.1])})
+    line = sweep.findings(results)[0]
+    assert "clear OCR (the OCR rule's \"agrees\") with the facts learned in 1 of 2 cells (lr 0.001 x 4 epochs)" in line
+    one = sweep_results({2: ([0.0], [1.0]), 4: ([0.0], [6.0])})
+    line = sweep.findings(one)[0]
+    assert "one seed, so no cell's OCR is tested" in line and "in 1 of 2 cells (lr 0.001 x 2 epochs)" in line
 
 
 # 5. autocast dtypes and Splits
