@@ -19,10 +19,11 @@ rests on an interval over seeds or a test against a null, never on bare means.
   scores is in the null), one-sided at 0.05 / (2 k): the level at which the intervals' one
   side errs.
 - "Facts learned" is one precondition wherever a rule's results carry the fact ranks (OCR,
-  freezing during training, grafting, data ordering, localisation: ``facts_learned``): every
-  seed's final fact rank below ``LEARNED``; "shows OCR" is one too (``shows_ocr``, the OCR rule's own
-  test): a rule whose effect lives in an OCR run (freezing, localisation) is ``not tested``
-  where that run shows none.
+  freezing during training, storage, grafting, data ordering, localisation, from scratch:
+  ``facts_learned``): every seed's final fact rank below ``LEARNED``; "shows OCR" is one too
+  (``shows_ocr``, the OCR rule's own test): a rule whose effect lives in an OCR run (freezing,
+  storage, localisation) is ``not tested`` where that run shows none (``run_preconditions``:
+  the pair for a run whose scores a rule reads).
 
 Each rule returns a ``Claim`` dict: ``verdict``, ``measurement`` (the sentence the table
 prints), ``rule``, ``inputs`` (the per-seed numbers it read) and ``preconditions``. The
@@ -55,6 +56,12 @@ def facts_learned(final_ranks: Sequence[float]) -> bool:
     that seed's implication rank would then test nothing). False for no seeds."""
     ranks = [float(r) for r in final_ranks]
     return bool(ranks) and all(r < LEARNED for r in ranks)
+
+def band_fact_learned(band: Mapping[str, Any]) -> bool:
+    """A band-map point's stored ``fact_learned``; for results saved before it was stored,
+    ``facts_learned`` on its worst seed's fact rank."""
+    return bool(band["fact_learned"]) if "fact_learned" in band else facts_learned([band["fact"]["max"]])
+
 
 Claim = dict[str, Any]
 
@@ -274,9 +281,10 @@ def late_share(layer_totals: Sequence[float], late_start: int) -> float:
 
 
 def storage(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]], late_start: int,
-            preconditions: Mapping[str, bool] | None = None) -> Claim:
+            preconditions: Mapping[str, bool]) -> Claim:
     """Where the fact is stored: per seed, each hop's informative MLP layer totals;
-    ``preconditions``, the scored runs' (their facts learned, their OCR: ``run_preconditions``)."""
+    ``preconditions``, the scored runs' (their facts learned, their OCR: ``run_preconditions``
+    per hop)."""
     s1, s2 = [late_share(t, late_start) for t in first], [late_share(t, late_start) for t in second]
     n = len(first[0])
     uniform = (n - late_start) / n
@@ -286,7 +294,7 @@ def storage(first: Sequence[Sequence[float]], second: Sequence[Sequence[float]],
     return claim(verdict, f"late-block share of the informative MLP score: first hop {fmt(s1)}, second hop "
                           f"{fmt(s2)}, uniform {uniform:.2f} ({seeds_text(len(s1))})", STORAGE_RULE,
                  {"first_hop": s1, "second_hop": s2, "uniform": uniform, "late_start": late_start},
-                 {**(preconditions or {}),
+                 {**preconditions,
                   "a positive informative MLP score in every seed": bool(np.isfinite(s1 + s2).all())})
 
 

@@ -58,7 +58,7 @@ def run_extractive_scores(
         split = two_hop(hop).implications
         maps: dict[str, dict[str, list]] = {k: {c: [] for c in PARTS} for k in KINDS}
         totals: dict[str, dict[str, list]] = {k: {c: [] for c in PARTS} for k in KINDS}
-        entry: dict[str, Any] = {"chance": two_hop(hop).implications.chance}
+        entry: dict[str, Any] = {"chance": split.chance}
         runs: dict[str, list[float]] = {"before": [], "final": [], "facts_final": []}
         for seed in seeds:
             run = two_hop_run(lm, hop, seed, recipe, progress=progress)
@@ -79,7 +79,7 @@ def run_extractive_scores(
                 entry["exact"] = {"summary": check.summary(), "names": check.names,
                                   "linear": {k: v.tolist() for k, v in check.linear.items()},
                                   "exact": {k: v.tolist() for k, v in check.exact.items()}}
-        entry["runs"] = runs  # the scored runs' ranks, per seed: the storage rule's preconditions
+        entry["runs_per_seed"] = runs  # the scored runs' ranks: the storage rule's preconditions
         entry["scores"] = {
             kind: {
                 **{c: np.mean(maps[kind][c], 0).tolist() for c in PARTS},
@@ -112,10 +112,10 @@ def storage_preconditions(results: dict[str, Any]) -> dict[str, bool]:
     learned their facts and show OCR. A file saved before the runs' ranks were stored fails
     the one precondition that says so."""
     hops = {h: results["hops"][h] for h in ("first_hop", "second_hop")}
-    if any("runs" not in entry for entry in hops.values()):
+    if any("runs_per_seed" not in entry for entry in hops.values()):
         return {"scored runs' ranks stored (rerun the chapter)": False}
     return {name: ok for hop, entry in hops.items()
-            for name, ok in claim_rules.run_preconditions(f"scored {hop.replace('_', '-')} run", entry["runs"],
+            for name, ok in claim_rules.run_preconditions(f"scored {hop.replace('_', '-')} run", entry["runs_per_seed"],
                                                           entry["chance"]).items()}
 
 
@@ -164,8 +164,8 @@ def describe(results: dict[str, Any]) -> str:
             text += (f" The late block ({block}, {n - late} of {n} layers) holds "
                      f"{claim_rules.fmt(shares)} of the positive informative MLP score (mean over seeds "
                      f"[95% t-interval]; uniform {(n - late) / n:.2f}).")
-        if "runs" in entry:
-            runs = entry["runs"]
+        if "runs_per_seed" in entry:
+            runs = entry["runs_per_seed"]
             ocr = claim_rules.shows_ocr(runs["before"], runs["final"], entry["chance"])
             text += (f" Its scored runs: implication rank {claim_rules.fmt(runs['before'])} -> "
                      f"{claim_rules.fmt(runs['final'])} (chance {entry['chance']:g}), "

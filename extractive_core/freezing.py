@@ -96,12 +96,6 @@ def band_starts(total: int, width: int, stride: int) -> list[int]:
     return starts if starts[-1] == total - width else starts + [total - width]
 
 
-def band_fact_learned(band: dict[str, Any]) -> bool:
-    """A band point's stored ``fact_learned``; for results saved before it was stored, from
-    its worst seed's fact rank (``facts_learned``)."""
-    return bool(band["fact_learned"]) if "fact_learned" in band else claim_rules.facts_learned([band["fact"]["max"]])
-
-
 def run_band_map(lm: LoadedModel, lrs: Sequence[float], seeds: Sequence[int] = (0, 1),
                  hops: Sequence[str] = HOPS, stride: int = 1, width: int | None = None,
                  progress: bool | None = None) -> dict[str, Any]:
@@ -242,7 +236,7 @@ def freezing_findings(results: dict[str, Any]) -> list[str]:
 
 
 def band_findings(results: dict[str, Any]) -> list[str]:
-    """Per lr and hop: among the band points whose facts were learned (``band_fact_learned``),
+    """Per lr and hop: among the band points whose facts were learned (``claim_rules.band_fact_learned``),
     the band with the lowest and the highest final implication rank, with their intervals, and
     the rank before finetuning; then each point whose fact was not learned, as such (its
     implication rank is not evidence on where the fact should be stored)."""
@@ -262,7 +256,7 @@ def band_findings(results: dict[str, Any]) -> list[str]:
     lines = []
     for lr, per_hop in results["lrs"].items():
         for hop, bands in per_hop.items():
-            learned = [b for b in bands if band_fact_learned(b)]
+            learned = [b for b in bands if claim_rules.band_fact_learned(b)]
             head = (f"**lr {lr}, {hop.replace('_', '-')}** (implication rank {bands[0]['implication_before']:.2f} "
                     f"before finetuning): ")
             if not learned:
@@ -274,6 +268,6 @@ def band_findings(results: dict[str, Any]) -> list[str]:
                 worst = max(learned, key=lambda b: b["implication"]["mean"])
                 among = "" if len(learned) == len(bands) else f" (of the {len(learned)} bands that learned their facts)"
                 text = f"best{among} with {show(best)}; worst with {show(worst)}."
-            skipped = "; ".join(unlearned(b) for b in bands if not band_fact_learned(b))
+            skipped = "; ".join(unlearned(b) for b in bands if not claim_rules.band_fact_learned(b))
             lines.append(head + text + (f" {skipped[0].upper()}{skipped[1:]}." if skipped else ""))
     return lines

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import matplotlib.pyplot as plt
 
-from .claim_rules import p_text
+from .claim_rules import LEARNED, band_fact_learned, p_text
 from .datasets import implication_chance
 from .stats import bounds
 from .results import save_figure
@@ -193,14 +193,9 @@ def plot_band_map(results: dict[str, Any]) -> plt.Figure:
     """Final implication (solid) and fact (dotted) rank against the start layer of the only
     trained band; one panel per lr, a colour per hop; bars: the seeds' interval (the stored
     interval of the mean with 3 or more seeds, else their min-max). A hollow marker: a point
-    whose fact was not learned on every seed (``freezing.band_fact_learned``), whose
+    whose fact was not learned on every seed (``claim_rules.band_fact_learned``), whose
     implication rank says nothing about where the fact should be stored."""
     from matplotlib.lines import Line2D
-
-    from .claim_rules import LEARNED
-
-    def learned(b: dict[str, Any]) -> bool:  # freezing.band_fact_learned, without importing torch
-        return bool(b["fact_learned"]) if "fact_learned" in b else b["fact"]["max"] < LEARNED
 
     lrs = list(results["lrs"])
     fig, axes = plt.subplots(1, len(lrs), figsize=(5.2 * len(lrs), 3.8), sharey=True, squeeze=False)
@@ -210,7 +205,7 @@ def plot_band_map(results: dict[str, Any]) -> plt.Figure:
     for ax, lr in zip(axes[0], lrs):
         for hop, bands in results["lrs"][lr].items():
             x = [b["start"] for b in bands]
-            ok = [learned(b) for b in bands]
+            ok = [band_fact_learned(b) for b in bands]
             any_unlearned |= not all(ok)
             interval = bands[0]["implication"].get("interval", interval)
             for key, style in (("implication", "-"), ("fact", ":")):

@@ -109,7 +109,7 @@ def findings(results: dict[str, Any]) -> list[str]:
     clear with the facts learned: the OCR rule's "agrees" (``claim_rules.ocr_strength``, on
     the cell's per-seed ranks: fell, to an interval below half of chance) and
     ``claim_rules.facts_learned``. With one seed there is no interval, so no cell is tested:
-    the line says so and counts the cells whose one run fell below half of chance, as a
+    the line says so and counts the cells whose one run ended below half of chance, as a
     description."""
     lines, chance = [], results["chance"]
     one_seed = len(results["seeds"]) < 2
@@ -120,8 +120,8 @@ def findings(results: dict[str, Any]) -> list[str]:
         if one_seed:
             below = [f"lr {lr_:g} x {e_} epochs" for lr_, e_, r in runs
                      if r["final"][0] < chance / 2 and facts_learned(r["facts_final"])]
-            clear = (f"one seed, so no cell's OCR is tested (no interval); its run fell below half of chance with the "
-                     f"facts learned in {len(below)} of {len(runs)} cells")
+            clear = (f"one seed, so no cell's OCR is tested (no interval); its run ended below half of chance with "
+                     f"the facts learned in {len(below)} of {len(runs)} cells")
         else:
             below = [f"lr {lr_:g} x {e_} epochs" for lr_, e_, r in runs
                      if ocr_strength(r["before"], r["final"], chance) == "agrees" and facts_learned(r["facts_final"])]
@@ -255,7 +255,7 @@ def gather(logs: list[dict[str, Any]], epochs: list[int]) -> dict[str, Any]:
     """Per hop -> lr -> epoch count: implication and fact ranks summarised over seeds."""
     out: dict[str, Any] = {"lrs": sorted({log["lr"] for log in logs}), "epochs": epochs,
                            "seeds": sorted({log["seed"] for log in logs}),
-                           "chance": implication_chance([log["hop"] for log in logs]), "hops": {}, "runs": logs}
+                           "chance": implication_chance(list(dict.fromkeys(log["hop"] for log in logs))), "hops": {}, "runs": logs}
     for hop in dict.fromkeys(log["hop"] for log in logs):
         per_lr: dict[str, Any] = {}
         for lr in out["lrs"]:

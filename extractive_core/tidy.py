@@ -104,9 +104,9 @@ def extractive_scores(r: dict[str, Any]) -> Rows:
     and final, facts final) and the hop's chance rank."""
     seeds = [int(s) for s in r["seeds"]]
     for hop, h in r["hops"].items():
-        if "runs" in h:  # results saved before the storage rule's preconditions have none
-            for seed, before, final, facts in zip(seeds, h["runs"]["before"], h["runs"]["final"],
-                                                  h["runs"]["facts_final"]):
+        if "runs_per_seed" in h:  # results saved before the storage rule's preconditions have none
+            runs = h["runs_per_seed"]
+            for seed, before, final, facts in zip(seeds, runs["before"], runs["final"], runs["facts_final"], strict=True):
                 yield join(hop, "scored_run"), seed, 0, "implications", RANK, before
                 yield join(hop, "scored_run"), seed, None, "implications", RANK, final
                 yield join(hop, "scored_run"), seed, None, "facts", RANK, facts

@@ -165,17 +165,17 @@ def test_storage_with_the_same_profile_for_both_hops_does_not(model):
     for _ in range(DRAWS):
         profile = first[rng.integers(0, len(first), len(first))]  # one profile per seed, the same for both hops
         a, b = (profile * rng.lognormal(0, 0.2, profile.shape) for _ in range(2))
-        got.append(claim_rules.storage(a.tolist(), b.tolist(), late)["verdict"])
+        got.append(claim_rules.storage(a.tolist(), b.tolist(), late, OK)["verdict"])
     assert share_does_not(got) >= REQUIRED
 
 
 def test_storage_agrees_when_the_second_hop_sits_late():
     early = [[4.0, 3.0, 1.0, 0.5], [4.2, 2.8, 1.1, 0.4], [3.9, 3.1, 0.9, 0.6]]
     late = [[0.5, 1.0, 2.0, 6.0], [0.6, 0.9, 2.1, 5.5], [0.4, 1.1, 1.9, 6.4]]
-    assert claim_rules.storage(early, late, 3)["verdict"] == "agrees"
-    assert claim_rules.storage(late, early, 3)["verdict"] == "does not"
+    assert claim_rules.storage(early, late, 3, OK)["verdict"] == "agrees"
+    assert claim_rules.storage(late, early, 3, OK)["verdict"] == "does not"
     # a seed with no positive score has no share (nan): not a test, rather than a "does not" read off a nan
-    silent = claim_rules.storage(early, [*late[:2], [0.0, -1.0, 0.0, 0.0]], 3)
+    silent = claim_rules.storage(early, [*late[:2], [0.0, -1.0, 0.0, 0.0]], 3, OK)
     assert silent["verdict"] == "not tested" and "positive informative MLP score" in silent["measurement"]
 
 
@@ -190,15 +190,15 @@ def test_storage_needs_both_hops_runs_to_learn_their_facts_and_show_ocr():
     for hop, entry in r["hops"].items():
         seeds = ocr[hop]["per_seed"].values()
         entry["chance"] = ocr[hop]["chance_rank"]
-        entry["runs"] = {"before": [s["test_rank"][0] for s in seeds], "final": [s["test_rank"][-1] for s in seeds],
+        entry["runs_per_seed"] = {"before": [s["test_rank"][0] for s in seeds], "final": [s["test_rank"][-1] for s in seeds],
                          "facts_final": [s["train_rank"][-1] for s in seeds]}
     assert storage_preconditions(r) == {"scored first-hop run learned its facts": True, "scored first-hop run shows OCR": True,
                                         "scored second-hop run learned its facts": True,
                                         "scored second-hop run shows OCR": False}
     assert claims(r)["storage"]["verdict"] == "not tested"
-    r["hops"]["second_hop"]["runs"]["final"] = [2.0, 2.5, 1.8]  # with OCR, the rule reads the shares
+    r["hops"]["second_hop"]["runs_per_seed"]["final"] = [2.0, 2.5, 1.8]  # with OCR, the rule reads the shares
     assert claims(r)["storage"]["verdict"] == "does not"
-    del r["hops"]["first_hop"]["runs"]
+    del r["hops"]["first_hop"]["runs_per_seed"]
     assert storage_preconditions(r) == {"scored runs' ranks stored (rerun the chapter)": False}
 
 
@@ -308,7 +308,7 @@ def test_exactly_agreeing_seeds_with_a_tiny_offset_do_not_separate():
                              OK)["verdict"] == "does not"
     assert claim_rules.ocr([9.5] * 3, [9.5 - TINY] * 3, [0.0] * 3, 9.5)["verdict"] == "does not"
     profile = [[4.0, 3.0, 2.0, 1.0]] * 3
-    assert claim_rules.storage(profile, [[4.0, 3.0, 2.0, 1.0 + TINY]] * 3, 3)["verdict"] == "does not"
+    assert claim_rules.storage(profile, [[4.0, 3.0, 2.0, 1.0 + TINY]] * 3, 3, OK)["verdict"] == "does not"
     tiny = {hop: {"facts_first": [3 - TINY] * 3, "impl_first_strict": [3.0] * 3, "no_impl": [3.0] * 3}
             for hop in ("first_hop", "second_hop")}
     assert claim_rules.from_scratch(tiny, learned(tiny))["verdict"] == "does not"

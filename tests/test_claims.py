@@ -24,7 +24,10 @@ def at_chance() -> dict[str, dict]:
     hop = {"per_seed": {str(s): {"test_rank": [9.5, 9.5 + 0.05 * s], "train_rank": [9.5, 0.0]} for s in SEEDS},
            "chance_rank": 9.5}
     rows = {r: {"implication": chance(), "fact": chance(0.1)} for r in freezing.ROWS}
-    totals = {"scores": {"informative": {"layer_totals_per_seed": {"mlp": [[1.0 + 0.01 * s] * 18 for s in SEEDS]}}}}
+    # its scored runs show OCR: the storage rule itself reads the (flat, identical) profiles
+    totals = {"scores": {"informative": {"layer_totals_per_seed": {"mlp": [[1.0 + 0.01 * s] * 18 for s in SEEDS]}}},
+              "runs_per_seed": {"before": [9.5] * len(SEEDS), "final": [1.0 + 0.1 * s for s in SEEDS],
+                                "facts_final": [0.0] * len(SEEDS)}, "chance": 9.5}
     order = {"phases": ["joint"], "per_seed": [{"phase_log": [{"phase": "joint", "train_facts_rank": 0.1,
                                                                 "train_implications_rank": 0.1}],
                                                  "test_facts": [9.0, 0.1], "test_implications": [9.5, 9.5 + 0.1 * s]}
@@ -72,6 +75,8 @@ def test_a_model_at_chance_never_agrees(tmp_path):
     assert {verdict for _, verdict in measured} <= {"does not", "not tested"}
     local = measurement(next(c for c in CLAIMS if c.key == "localisation"), "gemma3_270m", tmp_path)
     assert local is not None and local[1] == "does not"  # tested (its preconditions met), and no correlation
+    stored = measurement(next(c for c in CLAIMS if c.key == "storage"), "gemma3_270m", tmp_path)
+    assert stored is not None and stored[1] == "does not"  # tested, and the same profile for both hops
     table = claims_table(tmp_path)
     assert table.count("\n| [") == len(CLAIMS) and "not run" in table  # no toy results here
     assert "Protocol: `gemma3_270m`: 84 training people" in table and "Rule: agrees:" in table

@@ -177,7 +177,8 @@ def test_the_chapter_writes_the_containers_names(tokenizer, monkeypatch):
     model = tiny_model("llama", len(tokenizer))
     lm = LoadedModel(model, tokenizer, replace(load_params("toyworld"), name="tiny"))
     monkeypatch.setattr(extractive_maps, "two_hop_run",
-                        lambda *a, **k: SimpleNamespace(delta=random_delta(model), ranks=lambda split: [9.5, 1.0]))
+                        lambda *a, **k: SimpleNamespace(delta=random_delta(model),
+                                                        ranks=lambda split: {"train": [5.0, 0.2], "test": [9.5, 1.0]}[split]))
     out = extractive_maps.run_extractive_scores(lm, seeds=[0], n_counterfactuals=2, exact_seed=None)
     for entry in out["hops"].values():
         for score in entry["scores"].values():
@@ -185,3 +186,4 @@ def test_the_chapter_writes_the_containers_names(tokenizer, monkeypatch):
             for sub in ("layer_totals", "layer_totals_per_seed", "seed_rank_correlation"):
                 assert list(score[sub]) == list(PARTS)
     assert "attn" not in keys(out)
+    assert out["hops"]["first_hop"]["runs_per_seed"] == {"before": [9.5], "final": [1.0], "facts_final": [0.2]}

@@ -56,9 +56,11 @@ def check_extractive_scores(r, f, model):
     i, seed = last_seed(r)
     totals = r["hops"]["second_hop"]["scores"]["informative"]["layer_totals_per_seed"]["mlp"][i]
     assert the_value(f, condition="second_hop/informative/mlp/layer=1", seed=seed, metric="layer_total") == totals[1]
-    run = r["hops"]["second_hop"]["runs"]
+    run = r["hops"]["second_hop"]["runs_per_seed"]
     assert the_value(f, condition="second_hop/scored_run", seed=seed, epoch=None, split="implications") == run["final"][i]
     assert the_value(f, condition="second_hop/scored_run", seed=seed, epoch=0, split="implications") == run["before"][i]
+    assert the_value(f, condition="second_hop/scored_run", seed=seed, split="facts") == run["facts_final"][i]
+    assert the_value(f, condition="second_hop", seed=None, metric="chance_rank") == r["hops"]["second_hop"]["chance"]
 
 
 def check_layer_freezing(r, f, model):
