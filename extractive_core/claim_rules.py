@@ -57,6 +57,7 @@ def facts_learned(final_ranks: Sequence[float]) -> bool:
     ranks = [float(r) for r in final_ranks]
     return bool(ranks) and all(r < LEARNED for r in ranks)
 
+
 def band_fact_learned(band: Mapping[str, Any]) -> bool:
     """A band-map point's stored ``fact_learned``; for results saved before it was stored,
     ``facts_learned`` on its worst seed's fact rank."""

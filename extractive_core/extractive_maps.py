@@ -62,9 +62,10 @@ def run_extractive_scores(
         runs: dict[str, list[float]] = {"before": [], "final": [], "facts_final": []}
         for seed in seeds:
             run = two_hop_run(lm, hop, seed, recipe, progress=progress)
-            for key, value in (("before", run.ranks("test")[0]), ("final", run.ranks("test")[-1]),
-                               ("facts_final", run.ranks("train")[-1])):
-                runs[key].append(value)
+            implications = run.ranks("test")
+            runs["before"].append(implications[0])
+            runs["final"].append(implications[-1])
+            runs["facts_final"].append(run.ranks("train")[-1])
             scores = extractive_scores(lm.model, lm.tokenizer, split, run.delta, n_counterfactuals=n_counterfactuals)
             shown = scores.display
             for kind in KINDS:

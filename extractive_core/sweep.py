@@ -117,16 +117,10 @@ def findings(results: dict[str, Any]) -> list[str]:
         cells = [(lr, e, c) for lr, by_epoch in per_lr.items() for e, c in by_epoch.items()]
         lr, e, best = min(cells, key=lambda x: x[2]["implication"]["mean"])
         runs = cell_runs(results, hop)
-        if one_seed:
-            below = [f"lr {lr_:g} x {e_} epochs" for lr_, e_, r in runs
-                     if r["final"][0] < chance / 2 and facts_learned(r["facts_final"])]
-            clear = (f"one seed, so no cell's OCR is tested (no interval); its run ended below half of chance with "
-                     f"the facts learned in {len(below)} of {len(runs)} cells")
-        else:
-            below = [f"lr {lr_:g} x {e_} epochs" for lr_, e_, r in runs
-                     if ocr_strength(r["before"], r["final"], chance) == "agrees" and facts_learned(r["facts_final"])]
-            clear = (f"clear OCR (the OCR rule's \"agrees\") with the facts learned in {len(below)} of {len(runs)} "
-                     "cells")
+        below = [f"lr {lr_:g} x {e_} epochs" for lr_, e_, r in runs if facts_learned(r["facts_final"]) and (
+            r["final"][0] < chance / 2 if one_seed else ocr_strength(r["before"], r["final"], chance) == "agrees")]
+        clear = ("one seed, so no cell's OCR is tested (no interval); its run ended below half of chance" if one_seed
+                 else "clear OCR (the OCR rule's \"agrees\")") + f" with the facts learned in {len(below)} of {len(runs)} cells"
         lines.append(f"**{hop.replace('_', '-')}**: lowest implication rank {interval_text(best['implication'])} "
                      f"at lr {lr}, {e} epochs; {clear}" + (f" ({', '.join(below)})." if below else "."))
     return lines
@@ -253,10 +247,11 @@ def _submit(runs: list[SweepRun], executor: str, folder: Path, partition: str | 
 
 def gather(logs: list[dict[str, Any]], epochs: list[int]) -> dict[str, Any]:
     """Per hop -> lr -> epoch count: implication and fact ranks summarised over seeds."""
+    hops = list(dict.fromkeys(log["hop"] for log in logs))
     out: dict[str, Any] = {"lrs": sorted({log["lr"] for log in logs}), "epochs": epochs,
                            "seeds": sorted({log["seed"] for log in logs}),
-                           "chance": implication_chance(list(dict.fromkeys(log["hop"] for log in logs))), "hops": {}, "runs": logs}
-    for hop in dict.fromkeys(log["hop"] for log in logs):
+                           "chance": implication_chance(hops), "hops": {}, "runs": logs}
+    for hop in hops:
         per_lr: dict[str, Any] = {}
         for lr in out["lrs"]:
             mine = [log for log in logs if log["hop"] == hop and log["lr"] == lr]

@@ -97,6 +97,14 @@ def two_hop_ocr(r: dict[str, Any], prefix: str | None = None) -> Rows:
             yield condition, None, None, "implications", "chance_rank", r[hop]["chance_rank"]
 
 
+def run_ends(condition: str, seed: int, before: float, final: float, facts_final: float) -> Rows:
+    """A run's rows as a rule's preconditions read them: the implications' rank before
+    training (epoch 0) and final, and the facts' final rank."""
+    yield condition, seed, 0, "implications", RANK, before
+    yield condition, seed, None, "implications", RANK, final
+    yield condition, seed, None, "facts", RANK, facts_final
+
+
 def extractive_scores(r: dict[str, Any]) -> Rows:
     """Per hop, score kind, part (mlp, heads), layer and seed the layer's summed score
     (``layer_totals_per_seed``); the exact check's r and relative error (its one seed); per
@@ -107,9 +115,7 @@ def extractive_scores(r: dict[str, Any]) -> Rows:
         if "runs_per_seed" in h:  # results saved before the storage rule's preconditions have none
             runs = h["runs_per_seed"]
             for seed, before, final, facts in zip(seeds, runs["before"], runs["final"], runs["facts_final"], strict=True):
-                yield join(hop, "scored_run"), seed, 0, "implications", RANK, before
-                yield join(hop, "scored_run"), seed, None, "implications", RANK, final
-                yield join(hop, "scored_run"), seed, None, "facts", RANK, facts
+                yield from run_ends(join(hop, "scored_run"), seed, before, final, facts)
             yield hop, None, None, "implications", "chance_rank", h["chance"]
         for kind, scores in h["scores"].items():
             for part, per_seed in scores["layer_totals_per_seed"].items():
@@ -183,10 +189,8 @@ def grafting(r: dict[str, Any]) -> Rows:
     for entry in r["per_seed"]:
         run = entry.get("downstream_run")
         if run is not None:  # results saved before the localisation's preconditions have none
-            condition, seed = join("localisation", "downstream_run"), int(entry["seed"])
-            yield condition, seed, 0, "implications", RANK, run["implications"][0]
-            yield condition, seed, None, "implications", RANK, run["implications"][-1]
-            yield condition, seed, None, "facts", RANK, run["facts_final"]
+            yield from run_ends(join("localisation", "downstream_run"), int(entry["seed"]), run["implications"][0],
+                                run["implications"][-1], run["facts_final"])
     yield from _chance(r)
 
 
