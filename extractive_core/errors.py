@@ -31,6 +31,10 @@ class ParameterError(ExtractiveError, ValueError):
     """A bad experiment parameter (learning rate, epochs, layer range, ...)."""
 
 
+class DiskFullError(ExtractiveError, OSError):
+    """Too little free disk for a file the project must write (a model it caches, say)."""
+
+
 class TrainingDivergedError(ExtractiveError, FloatingPointError):
     """A loss or logits that are not finite: the numbers would be meaningless."""
 

@@ -25,7 +25,7 @@ from .errors import ParameterError, WeightsUnavailableError
 from .params import DTYPES, ModelParams, load_params, local_copy, offline_message, require_hub
 from .pretrain import load_toy_model
 from .settings import cache_dir, set_threads, show_progress
-from .storage import save_checkpoint
+from .storage import require_room, save_checkpoint
 
 
 @dataclass
@@ -236,6 +236,8 @@ def _dequantise_file(gguf_path: Path, target: Path) -> None:
     setattr(model, "hf_quantizer", None)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
+    weights = sum({t.data_ptr(): t.numel() * t.element_size() for t in model.state_dict().values()}.values())  # tied once
+    require_room(target.parent, weights + (64 << 20), f"caching the dequantised {gguf_path.name}")
     save_checkpoint(target, model, tokenizer)
 
 

@@ -13,6 +13,11 @@ absent. An entry that fails any check is deleted and the run retrained, never ha
 ``EXTRACTIVE_RUN_CACHE=0`` turns the cache off; entries live under
 ``$EXTRACTIVE_CACHE/runs/<model>/``, or under ``$EXTRACTIVE_RUN_CACHE/<model>/`` when that
 names a folder (the test command uses a fresh one, so it retrains every run once).
+
+The cache never takes its disk's last ``KEEP_FREE`` bytes: a run whose entry would leave less
+free, or that meets a full disk while it is written, is used but not stored (one note on
+stderr per process; ``run_not_stored`` in the event log), so a full disk costs retraining,
+never a failed experiment or a half-written entry.
 """
 
 from __future__ import annotations
@@ -26,7 +31,8 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import load_file, save_file
+from safetensors.torch import load_file
+from safetensors.torch import save as safetensors_bytes
 
 from .datasets import Split
 from .errors import ParameterError
@@ -38,7 +44,9 @@ from .numerics import environment
 from .params import RunSpec
 from .run_code import code_version
 from .settings import cache_dir, run_cache_dir, show_progress
-from .storage import replace_dir, save_json
+from .storage import disk_full, free_bytes, replace_dir, save_json
+
+KEEP_FREE = 1 << 30  # bytes of its disk the run cache leaves free for results, figures and the book
 
 def enabled() -> bool:
     """False when ``EXTRACTIVE_RUN_CACHE`` is off (``settings.run_cache_dir``)."""
@@ -152,7 +160,8 @@ def cached_finetune(
         return cached
     STATS.misses += 1
     result = train_now()
-    _write(entry, key, result)
+    if not _write(entry, key, result):
+        _not_stored(f"{lm.params.name} {label}")
     record("run_trained", f"{lm.params.name} {label}", result.seconds["total"])
     if show_progress(progress):
         print(f"run cache: trained {lm.params.name} {label} in {result.seconds['total']:.1f} s ({entry.name})",
@@ -184,15 +193,39 @@ def _read(entry: Path, spec: dict[str, Any]) -> FinetuneResult | None:
         return None
 
 
-def _write(entry: Path, spec: dict[str, Any], result: FinetuneResult) -> None:
-    """Store ``result`` whole: staging folder first, then one rename."""
+def _write(entry: Path, spec: dict[str, Any], result: FinetuneResult) -> bool:
+    """Store ``result`` whole (staging folder first, then one rename); False, with nothing
+    written, where the entry would leave its disk less than ``KEEP_FREE`` bytes or the disk
+    fills while it is written."""
+    blob = safetensors_bytes({n: t.detach().to("cpu").contiguous() for n, t in result.delta.items()})
+    if free_bytes(entry.parent) - len(blob) < KEEP_FREE:
+        return False
 
     def fill(staging: Path) -> None:
-        delta = {n: t.detach().to("cpu").contiguous() for n, t in result.delta.items()}
-        save_file(delta, staging / "delta.safetensors")
+        (staging / "delta.safetensors").write_bytes(blob)
         save_json(staging / "run.json", {
             "spec": spec, "log": result.log, "first_loss": result.first_loss, "seconds": dict(result.seconds),
-            "delta_names": sorted(delta), "delta_sha256": file_sha256(staging / "delta.safetensors"),
+            "delta_names": sorted(result.delta), "delta_sha256": hashlib.sha256(blob).hexdigest(),
         })
 
-    replace_dir(entry, fill)
+    try:
+        replace_dir(entry, fill)
+    except OSError as err:
+        if not disk_full(err):
+            raise
+        return False
+    return True
+
+
+NOT_STORED: list[str] = []  # the runs of this process that the cache's disk had no room for
+
+
+def _not_stored(label: str) -> None:
+    """Note a run the cache had no room for: in the event log, and once per process on stderr."""
+    if not NOT_STORED:
+        print(f"run cache: no room to store {label} while keeping {KEEP_FREE >> 20} MB of its disk free; "
+              "this and later runs that find no room are used but not stored, so a later call retrains "
+              "them. Free space on that disk, or set EXTRACTIVE_RUN_CACHE to a folder on a larger one.",
+              file=sys.stderr)
+    NOT_STORED.append(label)
+    record("run_not_stored", label)

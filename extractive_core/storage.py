@@ -9,6 +9,7 @@ is not JSON.
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import shutil
@@ -17,7 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, Iterator, Protocol
 
-from .errors import ParameterError
+from .errors import DiskFullError, ParameterError
 
 
 @contextmanager
@@ -56,6 +57,29 @@ def load_json(path: Path) -> Any:
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         raise ParameterError(f"{path} is not valid JSON ({err}): restore it from git (git checkout -- {path}) "
                              "or rerun what wrote it (its chapter's notebook)") from None
+
+
+def free_bytes(path: Path) -> int:
+    """Free bytes on the disk that holds ``path`` (or its nearest existing parent)."""
+    where = Path(path).absolute()
+    while not where.exists():
+        where = where.parent
+    return shutil.disk_usage(where).free
+
+
+def require_room(folder: Path, nbytes: int, what: str) -> None:
+    """Raise ``DiskFullError`` (naming ``what``, the need, the room and the fix) unless the
+    disk of ``folder`` has ``nbytes`` free."""
+    free = free_bytes(folder)
+    if free < nbytes:
+        raise DiskFullError(f"{what} needs {nbytes / 1e9:.1f} GB on the disk of {folder}, which has "
+                            f"{free / 1e9:.1f} GB free: free some space there, or set EXTRACTIVE_CACHE to a "
+                            "folder on a disk with room")
+
+
+def disk_full(err: BaseException) -> bool:
+    """``err`` says the disk (or the user's quota) is full."""
+    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def replace_dir(target: Path, fill: Callable[[Path], object]) -> None:

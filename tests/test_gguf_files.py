@@ -109,6 +109,26 @@ def test_the_guides_ollama_example_runs_on_a_blob_without_a_suffix(tmp_path, mon
     assert len(cached) == 1 and (cached[0] / "config.json").is_file()
 
 
+def test_a_disk_without_room_for_the_dequantised_model_is_named_before_any_write(tmp_path, monkeypatch):
+    """The dequantised weights would not fit: one DiskFullError naming the need, the room and
+    EXTRACTIVE_CACHE, and no cache folder (whole or half) left behind."""
+    from extractive_core import storage
+    from extractive_core.errors import DiskFullError
+
+    name, text, _ = guide_example()
+    raw = yaml.safe_load(text)
+    blob = ollama_blob(tmp_path / "home", n_layers=raw["late_start"] + 2)
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    (tmp_path / "home" / "my-params").mkdir()
+    (tmp_path / "home" / "my-params" / f"{name}.yaml").write_text(text.replace("sha256-...", blob.name))
+    monkeypatch.setenv("EXTRACTIVE_PARAMS", "~/my-params")
+    monkeypatch.setenv("EXTRACTIVE_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(storage, "free_bytes", lambda path: 1 << 20)
+    with pytest.raises(DiskFullError, match=r"dequantised sha256-\w+ needs 0\.1 GB .* 0\.0 GB free: .*EXTRACTIVE_CACHE"):
+        load_model(name, device="cpu", threads=1)
+    assert not [p for p in (tmp_path / "cache").glob("*") if p.name.startswith((f"{name}-", f".{name}-"))]
+
+
 @pytest.mark.parametrize("file_name", ["tiny.gguf", "sha256-0123abcd", "weights.bin"])
 def test_a_file_with_the_gguf_magic_is_accepted_whatever_its_name(file_name, params_dir):
     path = write_tiny_gguf(params_dir / file_name)

@@ -108,6 +108,49 @@ def test_the_cache_can_be_turned_off(lm, monkeypatch):
     assert (runs.STATS.hits, runs.STATS.misses) == (0, 0)
 
 
+def test_a_stored_delta_is_the_bytes_save_file_writes(lm, tmp_path):
+    from safetensors.torch import save_file
+
+    first = run(lm)
+    save_file({n: t.contiguous() for n, t in first.delta.items()}, tmp_path / "d.safetensors")
+    assert (entries(lm)[0] / "delta.safetensors").read_bytes() == (tmp_path / "d.safetensors").read_bytes()
+
+
+def test_a_disk_without_room_costs_a_retrain_never_the_run(lm, monkeypatch, capsys):
+    """An entry that would leave its disk under KEEP_FREE is not written; the run's result is
+    used as trained, a note says so once, and the next call retrains to the same bits."""
+    monkeypatch.setattr(runs, "NOT_STORED", [])
+    monkeypatch.setattr(runs, "free_bytes", lambda path: runs.KEEP_FREE + 100)  # room for no delta
+    first, second = run(lm), run(lm)
+    assert same(first, second) and first.delta
+    assert not (runs.runs_dir() / lm.params.name).exists() or not entries(lm)
+    assert (runs.STATS.hits, runs.STATS.misses) == (0, 2) and len(runs.NOT_STORED) == 2
+    assert capsys.readouterr().err.count("run cache: no room to store") == 1
+    monkeypatch.setattr(runs, "free_bytes", lambda path: runs.KEEP_FREE + (1 << 30))  # room again: stored
+    assert same(run(lm), first) and len(entries(lm)) == 1
+
+
+@pytest.mark.parametrize("errno_name", ["ENOSPC", "EDQUOT", "EACCES"])
+def test_a_disk_that_fills_while_writing_leaves_no_entry(lm, monkeypatch, errno_name):
+    """A full disk (or quota) met mid-write: no entry, no staging folder, the run used; any
+    other OSError is a real fault and raised."""
+    import errno
+
+    monkeypatch.setattr(runs, "NOT_STORED", [])
+
+    def full(self, data):
+        self.parent.joinpath("partial").write_text("half")
+        raise OSError(getattr(errno, errno_name), "No space left on device")
+
+    monkeypatch.setattr(runs.Path, "write_bytes", full)
+    if errno_name == "EACCES":
+        with pytest.raises(OSError):
+            run(lm)
+    else:
+        assert run(lm).delta and runs.NOT_STORED
+    assert not list((runs.runs_dir() / lm.params.name).iterdir())
+
+
 def edited(monkeypatch, module, old, new):
     """Make ``run_code`` read ``module``'s source with ``old`` replaced by ``new``."""
     real = run_code.source

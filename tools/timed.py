@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ BUDGET_MIN = {"target": 20, "ceiling": 35}  # the test command from a fresh clon
 def table() -> str:
     rows = [json.loads(line) for line in LOG.read_text().splitlines()] if LOG.is_file() else []
     start = next((r["at"] for r in rows if r["name"] == "start"), None)
+    free_at_start = next((r.get("free_gb") for r in rows if r["name"] == "start"), None)
     steps = [r for r in rows if r["name"] != "start"]
     lines = [f"{'step of make test':<34} {'seconds':>8}"]
     if start is not None and steps:
@@ -30,7 +32,18 @@ def table() -> str:
         total = steps[-1]["at"] + steps[-1]["seconds"] - start
         lines.append(f"{'total':<34} {total:8.0f}  ({total / 60:.1f} min; budget target {BUDGET_MIN['target']} min, "
                      f"ceiling {BUDGET_MIN['ceiling']} min, install included)")
+    if free_at_start is not None:
+        lines.append(f"disk: {free_at_start:.1f} GB free at the start, {free_gb():.1f} GB now (make test needs about "
+                     f"{DISK_GB} GB at its peak; see README)")
     return "\n".join(lines)
+
+
+DISK_GB = 12  # make test's peak from a fresh clone: venv, default model, chromium, the nbval run cache
+
+
+def free_gb() -> float:
+    """Free GB on the checkout's disk (where the venv and the test command's run cache live)."""
+    return shutil.disk_usage(".").free / 1e9
 
 
 def record(entry: dict) -> None:
@@ -42,7 +55,7 @@ def record(entry: dict) -> None:
 def main(argv: list[str]) -> int:
     if argv == ["--start"]:
         LOG.unlink(missing_ok=True)
-        record({"name": "start", "at": time.time()})
+        record({"name": "start", "at": time.time(), "free_gb": free_gb()})
         return 0
     if argv == ["--table"]:
         print("\nWhere the time of make test went:\n" + table(), flush=True)
