@@ -31,8 +31,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 import torch
-from safetensors.torch import load_file
-from safetensors.torch import save as safetensors_bytes
+from safetensors.torch import load_file, save_file
 
 from .datasets import Split
 from .errors import ParameterError
@@ -197,20 +196,20 @@ def _write(entry: Path, spec: dict[str, Any], result: FinetuneResult) -> bool:
     """Store ``result`` whole (staging folder first, then one rename); False, with nothing
     written, where the entry would leave its disk less than ``KEEP_FREE`` bytes or the disk
     fills while it is written."""
-    blob = safetensors_bytes({n: t.detach().to("cpu").contiguous() for n, t in result.delta.items()})
-    if free_bytes(entry.parent) - len(blob) < KEEP_FREE:
+    delta = {n: t.detach().to("cpu").contiguous() for n, t in result.delta.items()}
+    if free_bytes(entry.parent) - sum(t.numel() * t.element_size() for t in delta.values()) < KEEP_FREE:
         return False
 
     def fill(staging: Path) -> None:
-        (staging / "delta.safetensors").write_bytes(blob)
+        save_file(delta, staging / "delta.safetensors")
         save_json(staging / "run.json", {
             "spec": spec, "log": result.log, "first_loss": result.first_loss, "seconds": dict(result.seconds),
-            "delta_names": sorted(result.delta), "delta_sha256": hashlib.sha256(blob).hexdigest(),
+            "delta_names": sorted(delta), "delta_sha256": file_sha256(staging / "delta.safetensors"),
         })
 
     try:
         replace_dir(entry, fill)
-    except OSError as err:
+    except Exception as err:  # safetensors reports a full disk as its own error type
         if not disk_full(err):
             raise
         return False

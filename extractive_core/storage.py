@@ -78,8 +78,12 @@ def require_room(folder: Path, nbytes: int, what: str) -> None:
 
 
 def disk_full(err: BaseException) -> bool:
-    """``err`` says the disk (or the user's quota) is full."""
-    return isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT)
+    """``err`` says the disk (or the user's quota) is full: an ``OSError`` with that errno, or
+    safetensors' writer's error, which carries it as text ("... (os error 28)")."""
+    codes = (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(err, OSError):
+        return err.errno in codes
+    return any(f"(os error {code})" in str(err) for code in codes)
 
 
 def replace_dir(target: Path, fill: Callable[[Path], object]) -> None:
