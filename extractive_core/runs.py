@@ -143,9 +143,10 @@ def cached_finetune(
     def train_now() -> FinetuneResult:
         return finetune(lm.model, lm.tokenizer, train, evals, spec, progress=progress)
 
+    name = f"{lm.params.name} {label}".rstrip()  # the run in the event log and the cache's notes
     if not enabled():
         result = train_now()
-        record("run_trained", f"{lm.params.name} {label}", result.seconds["total"])
+        record("run_trained", name, result.seconds["total"])
         return result
     key = run_spec(lm, train, evals, spec)
     entry = runs_dir() / lm.params.name / spec_key(key)
@@ -154,17 +155,16 @@ def cached_finetune(
         STATS.hits += 1
         STATS.seconds_saved += cached.seconds.get("total", 0.0)
         if show_progress(progress):
-            print(f"run cache: hit {lm.params.name} {label} ({entry.name})", file=sys.stderr)
-        record("run_hit", f"{lm.params.name} {label}", cached.seconds.get("total", 0.0))
+            print(f"run cache: hit {name} ({entry.name})", file=sys.stderr)
+        record("run_hit", name, cached.seconds.get("total", 0.0))
         return cached
     STATS.misses += 1
     result = train_now()
     if not _write(entry, key, result):
-        _not_stored(f"{lm.params.name} {label}")
-    record("run_trained", f"{lm.params.name} {label}", result.seconds["total"])
+        _not_stored(name)
+    record("run_trained", name, result.seconds["total"])
     if show_progress(progress):
-        print(f"run cache: trained {lm.params.name} {label} in {result.seconds['total']:.1f} s ({entry.name})",
-              file=sys.stderr)
+        print(f"run cache: trained {name} in {result.seconds['total']:.1f} s ({entry.name})", file=sys.stderr)
     return result
 
 

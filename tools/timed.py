@@ -16,6 +16,7 @@ from pathlib import Path
 
 LOG = Path("_build/test-times.jsonl")
 BUDGET_MIN = {"target": 20, "ceiling": 35}  # the test command from a fresh clone, install included
+DISK_GB = 12  # make test's peak from a fresh clone: venv, default model, chromium, the nbval run cache
 
 
 def table() -> str:
@@ -36,9 +37,6 @@ def table() -> str:
         lines.append(f"disk: {free_at_start:.1f} GB free at the start, {free_gb():.1f} GB now (make test needs about "
                      f"{DISK_GB} GB at its peak; see README)")
     return "\n".join(lines)
-
-
-DISK_GB = 12  # make test's peak from a fresh clone: venv, default model, chromium, the nbval run cache
 
 
 def free_gb() -> float:
